@@ -1,0 +1,83 @@
+"""File writes that are atomic, on local disks and on Beam filesystems (gs://, s3://, ...).
+
+A reader must never mistake a half-written file for a finished one: every file is written under
+a temporary name and renamed into place when complete (after an fsync on local disks, so a crash
+cannot leave a renamed but empty file). Object stores go through ``apache_beam.io.FileSystems``
+so that Dataflow workers can write the same shard directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from typing import BinaryIO
+
+__all__ = ["is_local", "join", "exists", "read_bytes", "atomic_open", "write_bytes_atomic"]
+
+
+def is_local(path: str) -> bool:
+    """Whether ``path`` is on a local filesystem (no ``scheme://`` prefix)."""
+    return "://" not in path
+
+
+def join(base: str, *parts: str) -> str:
+    """Join path components with the separator of ``base``'s filesystem."""
+    if is_local(base):
+        return os.path.join(base, *parts)
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def exists(path: str) -> bool:
+    if is_local(path):
+        return os.path.exists(path)
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.exists(path)
+
+
+def read_bytes(path: str) -> bytes:
+    if is_local(path):
+        with open(path, "rb") as f:
+            return f.read()
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path) as f:
+        return f.read()
+
+
+@contextlib.contextmanager
+def atomic_open(path: str) -> Iterator[BinaryIO]:
+    """Open ``path`` for binary writing; it appears under its name only if the block succeeds."""
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    if is_local(path):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        try:
+            with open(tmp, "wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
+            raise
+        return
+    from apache_beam.io.filesystems import FileSystems
+
+    f = FileSystems.create(tmp)
+    try:
+        yield f
+        f.close()
+        FileSystems.rename([tmp], [path])
+    except BaseException:
+        f.close()
+        with contextlib.suppress(Exception):
+            FileSystems.delete([tmp])
+        raise
+
+
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    with atomic_open(path) as f:
+        f.write(data)

@@ -1,0 +1,235 @@
+"""The ``electra-data build`` graph and its driver.
+
+    read -> clean + filter -> exact dedup -> near dedup -> [vocab] -> tokenize + pack -> shards
+                                                                                          |
+    manifest.json  <- written by the driver, last, once the pipeline has succeeded  <-----+
+
+Every dropped document leaves the graph on a ``rejected`` side output with one reason; the
+counts in the manifest are counted from the data (so they reconcile exactly: read = kept +
+dropped), and Beam counters mirror them for monitoring.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import shutil
+import time
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+import electra_data
+from electra_data import fsio
+from electra_data.config import BuildConfig
+from electra_data.dedup import MINHASH_SCHEME, lsh_params
+from electra_data.errors import UserError
+from electra_data.shards import FORMAT_NAME, FORMAT_VERSION, MANIFEST, SPLITS, read_manifest, write_manifest
+from electra_data.vocab import is_lowercase, load_tokenizer, special_token_ids, vocab_sha256
+from electra_data.pipelines.clean import CleanDocuments
+from electra_data.pipelines.dedup import ExactDedup, NearDedup
+from electra_data.pipelines.metrics import TIME_NAMESPACE
+from electra_data.pipelines.read import ReadWiki
+from electra_data.pipelines.tokenize import PackExamples, TrainVocab
+from electra_data.pipelines.write import BUILD_DIR, WriteJson, WriteRejectsSample, WriteShards, WriteTokenizer
+
+__all__ = ["build_graph", "pipeline_options", "run_build"]
+
+# What a build writes into its output directory; anything else there means it is not ours.
+_OUTPUT_ENTRIES = {MANIFEST, "tokenizer", "reports", BUILD_DIR, *SPLITS}
+
+
+def build_graph(p: beam.Pipeline, cfg: BuildConfig, tokenizer_json: str | None = None) -> None:
+    """Add the whole build to ``p``. ``tokenizer_json`` reuses a vocab instead of training one."""
+    out = cfg.out
+    docs, read_rejected = p | "ReadWiki" >> ReadWiki(cfg.inputs, keep_disambiguation=cfg.keep_disambiguation)
+    read = docs
+    docs, clean_rejected = docs | "Clean" >> CleanDocuments(cfg.quality)
+    rejected = [read_rejected, clean_rejected]
+    if cfg.exact_dedup:
+        docs, dups = docs | "ExactDedup" >> ExactDedup()
+        rejected.append(dups)
+    if cfg.near_dedup:
+        near = NearDedup(
+            threshold=cfg.dedup_threshold, num_perm=cfg.minhash_perms, seed=cfg.seed, ngram=cfg.shingle_size
+        )
+        docs, dups = docs | "NearDedup" >> near
+        rejected.append(dups)
+
+    if tokenizer_json is None:
+        tokenizer = docs | "TrainVocab" >> TrainVocab(
+            vocab_size=cfg.vocab_size, lowercase=cfg.lowercase, sample_docs=cfg.vocab_sample_docs, seed=cfg.seed
+        )
+    else:
+        tokenizer = p | "GivenVocab" >> beam.Create([tokenizer_json])
+    _ = tokenizer | "WriteTokenizer" >> WriteTokenizer(out, max_seq_length=cfg.max_seq_length)
+
+    examples = docs | "Pack" >> PackExamples(
+        tokenizer,
+        max_seq_length=cfg.max_seq_length,
+        seed=cfg.seed,
+        validation_fraction=cfg.validation_fraction,
+        num_shards=cfg.num_shards,
+    )
+    shards = examples | "WriteShards" >> WriteShards(out, tokenizer, num_shards=cfg.num_shards)
+    _ = shards | "ShardIndex" >> WriteJson(fsio.join(out, BUILD_DIR, "shards.json"))
+
+    all_rejected = rejected | "AllRejected" >> beam.Flatten()
+    _ = all_rejected | "RejectsReport" >> WriteRejectsSample(fsio.join(out, "reports", "rejects.jsonl"))
+    tallies = (
+        (
+            read | "TallyRead" >> beam.Map(lambda _: "read"),
+            read_rejected | "TallyReadRejected" >> beam.Map(lambda _: "read"),
+            docs | "TallyKept" >> beam.Map(lambda _: "kept"),
+            all_rejected | "TallyDropped" >> beam.Map(lambda r: f"dropped:{r.reason}"),
+        )
+        | "Tallies" >> beam.Flatten()
+        | "CountTallies" >> beam.combiners.Count.PerElement()
+    )
+    _ = tallies | "Counts" >> WriteJson(fsio.join(out, BUILD_DIR, "counts.json"))
+
+
+def pipeline_options(beam_args: list[str], workers: int) -> tuple[PipelineOptions, bool]:
+    """Options for Beam, and whether the local runner must be supplied by us.
+
+    Without ``--runner`` we run Beam's FnApiRunner ourselves: the DirectRunner would first try the
+    Prism runner, which downloads a binary. ``workers`` > 1 runs it on that many processes.
+    """
+    local = not any(a == "--runner" or a.startswith("--runner=") for a in beam_args)
+    args = list(beam_args)
+    if local and workers > 1:
+        args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    return PipelineOptions(args), local
+
+
+def _prepare_out_dir(cfg: BuildConfig) -> None:
+    out = cfg.out
+    if not fsio.is_local(out):
+        if fsio.exists(fsio.join(out, MANIFEST)) and not cfg.overwrite:
+            raise UserError(f"{out} already holds a dataset; pass --overwrite to replace it")
+        return
+    if not os.path.exists(out):
+        os.makedirs(out)
+        return
+    if not os.path.isdir(out):
+        raise UserError(f"--out {out} is a file; give a directory")
+    foreign = sorted(set(os.listdir(out)) - _OUTPUT_ENTRIES)
+    if foreign:
+        raise UserError(
+            f"--out {out} is not empty and not an electra-data shard directory (it holds {', '.join(foreign[:5])}); "
+            "choose another directory"
+        )
+    if os.path.exists(os.path.join(out, MANIFEST)):
+        if not cfg.overwrite:
+            raise UserError(f"{out} already holds a dataset; pass --overwrite to replace it")
+        os.remove(os.path.join(out, MANIFEST))  # first, so the old dataset stops looking complete
+    for entry in _OUTPUT_ENTRIES - {MANIFEST}:
+        shutil.rmtree(os.path.join(out, entry), ignore_errors=True)
+
+
+def _check_inputs(cfg: BuildConfig) -> None:
+    if not cfg.inputs:
+        raise UserError(f"no input files for --corpus {cfg.corpus}; pass --input PATH")
+    for path in cfg.inputs:
+        if fsio.is_local(path) and not os.path.isfile(path):
+            raise UserError(f"--input {path}: no such file")
+
+
+def _stage_seconds(result) -> dict[str, float]:
+    try:
+        counters = result.metrics().query(MetricsFilter().with_namespace(TIME_NAMESPACE))["counters"]
+    except Exception:  # noqa: BLE001 - a runner without metrics support only loses the timings
+        return {}
+    seconds: dict[str, float] = {}
+    for c in counters:
+        value = c.committed if c.committed is not None else c.attempted
+        seconds[c.key.metric.name] = seconds.get(c.key.metric.name, 0.0) + value / 1000
+    return {k: round(v, 2) for k, v in sorted(seconds.items())}
+
+
+def _manifest(cfg: BuildConfig, tokenizer_json: str, trained: bool, wall: float, stage_seconds: dict) -> dict:
+    from tokenizers import Tokenizer
+
+    out = cfg.out
+    shards = sorted(json.loads(fsio.read_bytes(fsio.join(out, BUILD_DIR, "shards.json"))), key=lambda s: s["path"])
+    tallies = dict(json.loads(fsio.read_bytes(fsio.join(out, BUILD_DIR, "counts.json"))))
+    dropped = {k.split(":", 1)[1]: v for k, v in sorted(tallies.items()) if k.startswith("dropped:")}
+    splits = {
+        split: {
+            "examples": sum(s["examples"] for s in shards if s["split"] == split),
+            "tokens": sum(s["tokens"] for s in shards if s["split"] == split),
+        }
+        for split in SPLITS
+    }
+    examples = sum(s["examples"] for s in splits.values())
+    tokens = sum(s["tokens"] for s in splits.values())
+    tokenizer = Tokenizer.from_str(tokenizer_json)
+    bands, rows = lsh_params(cfg.dedup_threshold, cfg.minhash_perms)
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "tool_version": electra_data.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "config": cfg.to_dict(),
+        "max_seq_length": cfg.max_seq_length,
+        "tokenizer": {
+            "path": "tokenizer",
+            "type": "wordpiece",
+            "trained": trained,
+            "vocab_size": tokenizer.get_vocab_size(with_added_tokens=True),
+            "lowercase": is_lowercase(tokenizer),
+            "special_tokens": special_token_ids(tokenizer),
+            "vocab_sha256": vocab_sha256(tokenizer),
+        },
+        "dedup": {"minhash_scheme": MINHASH_SCHEME, "bands": bands, "rows": rows},
+        "counts": {
+            "documents_read": tallies.get("read", 0),
+            "documents_kept": tallies.get("kept", 0),
+            "dropped": dropped,
+            "exact_duplicates": dropped.get("exact_duplicate", 0),
+            "near_duplicates": dropped.get("near_duplicate", 0),
+            "examples": examples,
+            "tokens": tokens,
+            "padding_share": round(1 - tokens / (examples * cfg.max_seq_length), 4) if examples else 0.0,
+        },
+        "splits": splits,
+        "shards": shards,
+        "timing": {"wall_seconds": round(wall, 2), "stage_cpu_seconds": stage_seconds},
+    }
+
+
+def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) -> dict | None:
+    """Run the build and write the manifest; returns it, or None for a ``--dry_run`` job.
+
+    Raises:
+        UserError: for bad inputs or an output directory that holds something else.
+    """
+    _check_inputs(cfg)
+    tokenizer_json = load_tokenizer(cfg.vocab, lowercase=None).to_str() if cfg.vocab else None
+    options, local = pipeline_options(list(beam_args), workers)
+    dry_run = bool(options.get_all_options(retain_unknown_options=True).get("dry_run"))
+    if not dry_run:
+        _prepare_out_dir(cfg)
+    start = time.perf_counter()
+    pipeline = beam.Pipeline(runner=FnApiRunner() if local else None, options=options)
+    build_graph(pipeline, cfg, tokenizer_json)
+    result = pipeline.run()
+    if dry_run:
+        return None
+    result.wait_until_finish()
+    wall = time.perf_counter() - start
+    if tokenizer_json is None:
+        tokenizer_json = fsio.read_bytes(fsio.join(cfg.out, "tokenizer", "tokenizer.json")).decode("utf-8")
+    manifest = _manifest(cfg, tokenizer_json, cfg.vocab is None, wall, _stage_seconds(result))
+    stats = {k: manifest[k] for k in ("counts", "splits", "timing", "tokenizer")}
+    fsio.write_bytes_atomic(fsio.join(cfg.out, "reports", "stats.json"), json.dumps(stats, indent=2).encode())
+    write_manifest(cfg.out, manifest)
+    if fsio.is_local(cfg.out):
+        shutil.rmtree(os.path.join(cfg.out, BUILD_DIR), ignore_errors=True)
+    read_manifest(cfg.out)  # what the trainer will read: fail here, not there
+    logging.getLogger(__name__).info("wrote %s", fsio.join(cfg.out, MANIFEST))
+    return manifest

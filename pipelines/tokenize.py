@@ -1,0 +1,123 @@
+"""Vocabulary training and ELECTRA example packing as Beam transforms."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import apache_beam as beam
+from tokenizers import Tokenizer
+
+from electra_data.documents import Document, stable_hash, stable_unit
+from electra_data.packing import pack_document
+from electra_data.sentences import split_paragraphs, split_sentences
+from electra_data.vocab import special_token_ids, train_wordpiece
+from electra_data.pipelines.metrics import stage_timer
+
+__all__ = ["TrainVocab", "PackExamples"]
+
+
+def _train(sample: list[tuple[int, str]], vocab_size: int, lowercase: bool) -> str:
+    with stage_timer("vocab"):
+        texts = (text for _, text in sample)
+        return train_wordpiece(texts, vocab_size=vocab_size, lowercase=lowercase).to_str()
+
+
+class TrainVocab(beam.PTransform):
+    """Documents -> one tokenizer (as its JSON string) trained on a bounded, seeded sample.
+
+    The sample is the ``sample_docs`` documents of smallest hash(seed, key): uniform, the same on
+    every runner, and never more than ``sample_docs`` texts in memory.
+    """
+
+    def __init__(self, *, vocab_size: int, lowercase: bool, sample_docs: int, seed: int):
+        super().__init__()
+        self._vocab_size, self._lowercase = vocab_size, lowercase
+        self._sample_docs, self._seed = sample_docs, seed
+
+    def expand(self, docs):
+        seed = self._seed
+        return (
+            docs
+            | "HashForSample" >> beam.Map(lambda d: (stable_hash(seed, "vocab", d.key), d.text))
+            | "SampleDocs" >> beam.combiners.Top.Smallest(self._sample_docs)
+            | "TrainWordPiece" >> beam.Map(_train, self._vocab_size, self._lowercase)
+        )
+
+
+class _PackFn(beam.DoFn):
+    """Tokenize a document sentence by sentence and pack it into examples keyed by shard."""
+
+    def __init__(self, *, max_seq_length: int, seed: int, validation_fraction: float, num_shards: int):
+        self._max_seq_length = max_seq_length
+        self._seed = seed
+        self._validation_fraction = validation_fraction
+        self._num_shards = num_shards
+        self._tokenizer_json: str | None = None
+
+    def _tokenizer(self, tokenizer_json: str) -> Tokenizer:
+        if tokenizer_json != self._tokenizer_json:  # deserialise once per worker
+            self._tok = Tokenizer.from_str(tokenizer_json)
+            self._ids = special_token_ids(self._tok)
+            self._tokenizer_json = tokenizer_json
+        return self._tok
+
+    def _split(self, key: str, holdout_key: str | None) -> str:
+        if key == holdout_key or stable_unit(self._seed, "split", key) < self._validation_fraction:
+            return "validation"
+        return "train"
+
+    def process(self, doc: Document, tokenizer_json: str, holdout_key: str | None) -> Iterator:
+        tokenizer = self._tokenizer(tokenizer_json)
+        with stage_timer("tokenize_pack"):
+            sentences = [s for p in split_paragraphs(doc.text) for s in split_sentences(p)]
+            encodings = tokenizer.encode_batch(sentences, add_special_tokens=False)
+            examples = pack_document(
+                [e.ids for e in encodings],
+                max_seq_length=self._max_seq_length,
+                cls_id=self._ids["cls"],
+                sep_id=self._ids["sep"],
+                rng=random.Random(f"{self._seed}:{doc.key}"),
+            )
+            split = self._split(doc.key, holdout_key)
+            for i, (input_ids, segment_a_length) in enumerate(examples):
+                order = stable_hash(self._seed, doc.key, i)
+                shard = 0 if split == "validation" else order % self._num_shards
+                yield (split, shard), (order, input_ids, segment_a_length)
+
+
+class PackExamples(beam.PTransform):
+    """Documents -> ((split, shard), (order key, input_ids, segment_a_length)) examples.
+
+    Documents, not examples, are split between train and validation, so that no document is in
+    both. When ``validation_fraction`` > 0 the document of smallest hash is always held out, so a
+    small corpus still has a validation split. Examples of a document spread over the train
+    shards, and ``order key`` (a hash) fixes their order inside a shard.
+    """
+
+    def __init__(self, tokenizer, *, max_seq_length: int, seed: int, validation_fraction: float, num_shards: int):
+        super().__init__()
+        self._tokenizer = tokenizer
+        self._fn = _PackFn(
+            max_seq_length=max_seq_length,
+            seed=seed,
+            validation_fraction=validation_fraction,
+            num_shards=num_shards,
+        )
+        self._seed = seed
+        self._validation_fraction = validation_fraction
+
+    def expand(self, docs):
+        seed = self._seed
+        if self._validation_fraction > 0:
+            holdout = (
+                docs
+                | "HashForHoldout" >> beam.Map(lambda d: (stable_hash(seed, "split", d.key), d.key))
+                | "SmallestHash" >> beam.combiners.Top.Smallest(1)
+                | "HoldoutKey" >> beam.Map(lambda top: top[0][1] if top else None)
+            )
+        else:
+            holdout = docs.pipeline | "NoHoldout" >> beam.Create([None])
+        return docs | "TokenizeAndPack" >> beam.ParDo(
+            self._fn, beam.pvalue.AsSingleton(self._tokenizer), beam.pvalue.AsSingleton(holdout)
+        )

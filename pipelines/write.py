@@ -1,0 +1,124 @@
+"""Writers of the shard directory's parts: shards, tokenizer files, reports and build stats.
+
+Each writes atomically. The manifest is not written here: the driver writes it after the whole
+pipeline succeeded (``electra_data.pipelines.build``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import apache_beam as beam
+from tokenizers import Tokenizer
+
+from electra_data import fsio
+from electra_data.documents import Rejected, stable_hash
+from electra_data.shards import shard_path, write_shard
+from electra_data.vocab import tokenizer_files
+from electra_data.pipelines.metrics import stage_timer
+
+__all__ = ["BUILD_DIR", "WriteShards", "WriteTokenizer", "WriteRejectsSample", "WriteJson"]
+
+# Scratch files the pipeline hands to the driver; removed once the manifest is written.
+BUILD_DIR = ".build"
+_REJECTS_PER_REASON = 20
+
+
+def _write_one(group, out_dir: str, counts: dict[str, int], vocab_size: int) -> dict:
+    (split, index), rows = group
+    examples = sorted(r for r in rows if r is not None)  # None marks a shard that may stay empty
+    rel = shard_path(split, index, counts[split])
+    with stage_timer("write_shards"):
+        info = write_shard(fsio.join(out_dir, rel), ((ids, seg) for _, ids, seg in examples), vocab_size=vocab_size)
+    return {"path": rel, "split": split, **info}
+
+
+def _vocab_size(tokenizer_json: str) -> int:
+    return Tokenizer.from_str(tokenizer_json).get_vocab_size(with_added_tokens=True)
+
+
+class WriteShards(beam.PTransform):
+    """((split, shard), example) -> one shard info dict per shard file written.
+
+    Every shard named ``-of-N`` exists even if no example landed in it.
+    """
+
+    def __init__(self, out_dir: str, tokenizer, *, num_shards: int):
+        super().__init__()
+        self._out_dir = out_dir
+        self._tokenizer = tokenizer
+        self._counts = {"train": num_shards, "validation": 1}
+
+    def expand(self, examples):
+        placeholders = examples.pipeline | "AllShards" >> beam.Create(
+            [((split, i), None) for split, n in self._counts.items() for i in range(n)]
+        )
+        vocab_size = self._tokenizer | "VocabSize" >> beam.Map(_vocab_size)
+        return (
+            (examples, placeholders)
+            | "WithEmptyShards" >> beam.Flatten()
+            | "GroupByShard" >> beam.GroupByKey()
+            | "WriteShard"
+            >> beam.Map(_write_one, self._out_dir, self._counts, beam.pvalue.AsSingleton(vocab_size))
+        )
+
+
+def _write_tokenizer(tokenizer_json: str, out_dir: str, max_seq_length: int) -> None:
+    files = tokenizer_files(Tokenizer.from_str(tokenizer_json), max_seq_length=max_seq_length)
+    for name, data in files.items():
+        fsio.write_bytes_atomic(fsio.join(out_dir, "tokenizer", name), data)
+
+
+class WriteTokenizer(beam.PTransform):
+    """The tokenizer JSON -> ``<out>/tokenizer/`` (loadable with ``AutoTokenizer``)."""
+
+    def __init__(self, out_dir: str, *, max_seq_length: int):
+        super().__init__()
+        self._out_dir, self._max_seq_length = out_dir, max_seq_length
+
+    def expand(self, tokenizer):
+        return tokenizer | "WriteTokenizerFiles" >> beam.Map(_write_tokenizer, self._out_dir, self._max_seq_length)
+
+
+def _jsonl(records: Iterable[dict]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+
+
+def _write_rejects(samples: list[tuple[str, list[tuple[int, Rejected]]]], path: str) -> None:
+    records = [r._asdict() for _, picked in sorted(samples) for _, r in picked]
+    fsio.write_bytes_atomic(path, _jsonl(records))
+
+
+class WriteRejectsSample(beam.PTransform):
+    """Rejected documents -> a deterministic sample (up to 20 per reason) in a JSONL report."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self._path = path
+
+    def expand(self, rejected):
+        return (
+            rejected
+            | "ByReason" >> beam.Map(lambda r: (r.reason, (stable_hash(r.key), r)))
+            | "SamplePerReason" >> beam.combiners.Top.SmallestPerKey(_REJECTS_PER_REASON)
+            | "OneList" >> beam.combiners.ToList()
+            | "WriteRejects" >> beam.Map(_write_rejects, self._path)
+        )
+
+
+class WriteJson(beam.PTransform):
+    """A PCollection of small JSON-ready values -> one JSON list file (sorted, so deterministic)."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self._path = path
+
+    def expand(self, values):
+        path = self._path
+        return (
+            values
+            | "Gather" >> beam.combiners.ToList()
+            | "WriteFile"
+            >> beam.Map(lambda v: fsio.write_bytes_atomic(path, json.dumps(sorted(v, key=json.dumps), indent=1).encode()))
+        )

@@ -1,0 +1,1 @@
+"""The compact generator-discriminator trainer (installed as electra_data.train)."""
