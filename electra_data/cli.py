@@ -35,7 +35,8 @@ _USER_ERROR_IN_TEXT = re.compile(r"(?:electra_data\.errors\.)?(?:UserError|Corpu
 
 def fail(message: str) -> None:
     """Print a user-facing error and exit 1."""
-    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # markup=False: messages quote token names like [MASK] that rich would take for markup.
+    _err.print(f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code=1)
 
 
@@ -124,8 +125,8 @@ def build(
         if message is None:
             raise
         fail(message)
-    if manifest is None:
-        _out.print("dry run: the job was built and validated, nothing was run")
+    if manifest.get("dry_run"):
+        _out.print(f"dry run: the job was built and validated, nothing was run; staged: {', '.join(manifest['staged'])}")
         return
     _print_summary(cfg.out, manifest)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -51,20 +51,39 @@ def _add_post_processor(tokenizer: Tokenizer) -> Tokenizer:
     return tokenizer
 
 
-def train_wordpiece(texts: Iterable[str], *, vocab_size: int, lowercase: bool) -> Tokenizer:
-    """Train a BERT-style WordPiece tokenizer on ``texts``.
+def train_wordpiece(texts: Sequence[str], *, vocab_size: int, lowercase: bool) -> Tokenizer:
+    """Train a BERT-style WordPiece tokenizer on ``texts``, deterministically.
+
+    The ``tokenizers`` trainer numbers characters in hash-map order, which differs between runs,
+    and breaks ties between equally frequent merges by those numbers: the same corpus then gives
+    a different vocab each time. Numbering every character (and its ``##`` continuation) up front,
+    in sorted order, makes the whole training deterministic. They are passed to the trainer as
+    "special tokens" only to fix their ids; the returned tokenizer is rebuilt from the learnt
+    vocab with the five real special tokens only.
 
     The result may have fewer than ``vocab_size`` entries when the corpus is small.
     """
     tokenizer = _bert_pipeline(Tokenizer(models.WordPiece(unk_token="[UNK]")), lowercase)
+    chars: set[str] = set()
+    for text in texts:
+        chars.update(tokenizer.normalizer.normalize_str(text))
+    alphabet = sorted(c for c in chars if not c.isspace())
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size,
         min_frequency=2,
-        special_tokens=list(SPECIAL_TOKENS.values()),
+        special_tokens=[*SPECIAL_TOKENS.values(), *alphabet, *(f"##{c}" for c in alphabet)],
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer)
-    return _add_post_processor(tokenizer)
+    vocab = tokenizer.get_vocab(with_added_tokens=True)
+    return _from_vocab(dict(sorted(vocab.items(), key=lambda kv: kv[1])), lowercase)
+
+
+def _from_vocab(vocab: dict[str, int], lowercase: bool, source: object = "vocab") -> Tokenizer:
+    tokenizer = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+    special_token_ids(tokenizer, source=source)
+    tokenizer.add_special_tokens(list(SPECIAL_TOKENS.values()))
+    return _add_post_processor(_bert_pipeline(tokenizer, lowercase))
 
 
 def _lowercase_from_config(directory: Path) -> bool | None:
@@ -105,9 +124,7 @@ def load_tokenizer(path: str | Path, *, lowercase: bool | None = None) -> Tokeni
         lowercase = _lowercase_from_config(path.parent)
     if lowercase is None:
         lowercase = not any(tok.lower() != tok for tok in vocab if tok not in SPECIAL_TOKENS.values())
-    tokenizer = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
-    special_token_ids(tokenizer, source=path)
-    return _add_post_processor(_bert_pipeline(tokenizer, lowercase))
+    return _from_vocab(vocab, lowercase, source=path)
 
 
 def _read_vocab_txt(path: Path) -> dict[str, int]:

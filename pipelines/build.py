@@ -16,7 +16,11 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
@@ -37,7 +41,7 @@ from electra_data.pipelines.read import ReadWiki
 from electra_data.pipelines.tokenize import PackExamples, TrainVocab
 from electra_data.pipelines.write import BUILD_DIR, WriteJson, WriteRejectsSample, WriteShards, WriteTokenizer
 
-__all__ = ["build_graph", "pipeline_options", "run_build"]
+__all__ = ["build_graph", "is_local", "pipeline_options", "run_build"]
 
 # What a build writes into its output directory; anything else there means it is not ours.
 _OUTPUT_ENTRIES = {MANIFEST, "tokenizer", "reports", BUILD_DIR, *SPLITS}
@@ -93,17 +97,65 @@ def build_graph(p: beam.Pipeline, cfg: BuildConfig, tokenizer_json: str | None =
     _ = tallies | "Counts" >> WriteJson(fsio.join(out, BUILD_DIR, "counts.json"))
 
 
-def pipeline_options(beam_args: list[str], workers: int) -> tuple[PipelineOptions, bool]:
-    """Options for Beam, and whether the local runner must be supplied by us.
+def is_local(beam_args: list[str]) -> bool:
+    """Whether the build runs on our local runner: no ``--runner`` was named.
 
-    Without ``--runner`` we run Beam's FnApiRunner ourselves: the DirectRunner would first try the
-    Prism runner, which downloads a binary. ``workers`` > 1 runs it on that many processes.
+    We then run Beam's FnApiRunner ourselves: the DirectRunner would first try the Prism runner,
+    which downloads a binary.
     """
-    local = not any(a == "--runner" or a.startswith("--runner=") for a in beam_args)
+    return not any(a == "--runner" or a.startswith("--runner=") for a in beam_args)
+
+
+def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:
+    """Beam's options; ``workers`` > 1 runs the local runner on that many processes."""
     args = list(beam_args)
-    if local and workers > 1:
+    if is_local(args) and workers > 1:
         args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
-    return PipelineOptions(args), local
+    return PipelineOptions(args)
+
+
+_SHIPPING_FLAGS = ("--extra_package", "--extra_packages", "--setup_file", "--sdk_container_image")
+
+
+def _ship_package(beam_args: list[str]) -> list[str]:
+    """Add ``--extra_package <wheel of this project>`` for a remote runner that was given none.
+
+    Workers of Dataflow, Flink or Spark need ``electra_data`` to run the graph's functions. From a
+    source checkout (an editable install) the wheel is built here; otherwise the user must pass
+    ``--extra_package`` or a container image.
+    """
+    if any(a.split("=", 1)[0] in _SHIPPING_FLAGS for a in beam_args):
+        return beam_args
+    root = Path(electra_data.__file__).resolve().parent.parent
+    if not (root / "pyproject.toml").is_file():
+        raise UserError(
+            "a remote runner needs this package on its workers: pass --extra_package "
+            "electra_data-*.whl (pip wheel --no-deps .) or --sdk_container_image"
+        )
+    dist = Path(tempfile.mkdtemp(prefix="electra-data-dist-"))
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(dist), str(root)],
+        capture_output=True,
+        text=True,
+    )
+    wheels = sorted(dist.glob("electra_data-*.whl"))
+    if built.returncode != 0 or not wheels:
+        raise UserError(f"could not build a wheel of {root} for the workers: {built.stderr.strip()[-500:]}")
+    return [*beam_args, "--extra_package", str(wheels[0])]
+
+
+def _staged_files(result) -> list[str]:
+    """Names of the files a (dry-run) Dataflow job stages for its workers."""
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    job = getattr(result, "job", None)
+    if job is None:
+        return []
+    return sorted(
+        beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(dep.role_payload).staged_name
+        for env in job.proto_pipeline.components.environments.values()
+        for dep in env.dependencies
+    )
 
 
 def _prepare_out_dir(cfg: BuildConfig) -> None:
@@ -202,24 +254,32 @@ def _manifest(cfg: BuildConfig, tokenizer_json: str, trained: bool, wall: float,
     }
 
 
-def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) -> dict | None:
-    """Run the build and write the manifest; returns it, or None for a ``--dry_run`` job.
+def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) -> dict:
+    """Run the build and write the manifest; returns it.
+
+    A ``--dry_run=True`` job is built and validated but not run: the result is then
+    ``{"dry_run": True, "staged": [files staged for the workers]}``.
 
     Raises:
-        UserError: for bad inputs or an output directory that holds something else.
+        UserError: for bad inputs, bad pipeline options, or an output directory that holds
+            something else.
     """
     _check_inputs(cfg)
     tokenizer_json = load_tokenizer(cfg.vocab, lowercase=None).to_str() if cfg.vocab else None
-    options, local = pipeline_options(list(beam_args), workers)
+    local = is_local(list(beam_args))
+    options = pipeline_options(list(beam_args) if local else _ship_package(list(beam_args)), workers)
     dry_run = bool(options.get_all_options(retain_unknown_options=True).get("dry_run"))
     if not dry_run:
         _prepare_out_dir(cfg)
     start = time.perf_counter()
-    pipeline = beam.Pipeline(runner=FnApiRunner() if local else None, options=options)
+    try:
+        pipeline = beam.Pipeline(runner=FnApiRunner() if local else None, options=options)
+    except ValueError as err:  # Beam validates the options here: a user's mistake
+        raise UserError(f"Beam pipeline options: {' '.join(str(err).split())}") from err
     build_graph(pipeline, cfg, tokenizer_json)
     result = pipeline.run()
     if dry_run:
-        return None
+        return {"dry_run": True, "staged": _staged_files(result)}
     result.wait_until_finish()
     wall = time.perf_counter() - start
     if tokenizer_json is None:
@@ -230,6 +290,5 @@ def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
     write_manifest(cfg.out, manifest)
     if fsio.is_local(cfg.out):
         shutil.rmtree(os.path.join(cfg.out, BUILD_DIR), ignore_errors=True)
-    read_manifest(cfg.out)  # what the trainer will read: fail here, not there
     logging.getLogger(__name__).info("wrote %s", fsio.join(cfg.out, MANIFEST))
-    return manifest
+    return read_manifest(cfg.out)  # what the trainer will read: fail here, not there

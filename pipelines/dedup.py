@@ -67,10 +67,9 @@ class _SignatureFn(beam.DoFn):
     def process(self, doc: Document) -> Iterator[tuple[bytes, tuple[str, object]]]:
         with stage_timer("minhash"):
             signature = minhash_signature(doc.text, **self._args)
-        if signature is None:
-            return  # too short to shingle: exact dedup only
-        for bucket in band_keys(signature, self._bands, self._rows):
-            yield bucket, (doc.key, signature)
+        if signature is not None:  # None: too short to shingle, left to exact dedup
+            for bucket in band_keys(signature, self._bands, self._rows):
+                yield bucket, (doc.key, signature)
 
 
 def _duplicates_in_bucket(bucket, threshold: float) -> Iterator[tuple[str, tuple[str, float]]]:

@@ -19,7 +19,7 @@ __all__ = ["TrainVocab", "PackExamples"]
 
 def _train(sample: list[tuple[int, str]], vocab_size: int, lowercase: bool) -> str:
     with stage_timer("vocab"):
-        texts = (text for _, text in sample)
+        texts = [text for _, text in sample]
         return train_wordpiece(texts, vocab_size=vocab_size, lowercase=lowercase).to_str()
 
 

@@ -79,3 +79,10 @@ def test_bad_vocab_paths_are_refused(tmp_path):
     (tmp_path / "dup.txt").write_text("[PAD]\n[PAD]\n")
     with pytest.raises(UserError, match="duplicate"):
         load_tokenizer(tmp_path / "dup.txt")
+
+
+def test_training_is_deterministic():
+    # tokenizers alone numbers characters in hash-map order and gives a different vocab each run
+    paragraphs = book_paragraphs(count=400)
+    shas = {vocab_sha256(train_wordpiece(paragraphs, vocab_size=1500, lowercase=True)) for _ in range(3)}
+    assert len(shas) == 1

@@ -1,0 +1,91 @@
+"""`electra-data` through typer's CliRunner: options, messages and exit codes."""
+
+import bz2
+import importlib.util
+
+import pytest
+from typer.testing import CliRunner
+
+from electra_data.cli import data_app
+from corpus_text import WIKI_DUMP
+
+runner = CliRunner()
+
+
+def _invoke(*args):
+    return runner.invoke(data_app, list(args))
+
+
+def test_help_explains_every_option():
+    result = _invoke("build", "--help")
+    assert result.exit_code == 0
+    for option in ("--corpus", "--input", "--out", "--overwrite", "--vocab", "--max-seq-length", "--dedup", "--workers"):
+        assert option in result.output
+
+
+def test_missing_input_is_a_message_not_a_traceback(tmp_path):
+    result = _invoke("build", "--input", str(tmp_path / "nope.xml.bz2"), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1
+    assert "no such file" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--max-seq-length", "1024"], "--max-seq-length must be between 5 and 512"),
+        (["--dedup", "fuzzy"], "--dedup must be one of both, exact, near, none"),
+        (["--corpus", "reddit"], "--corpus must be one of wiki"),
+        (["--validation-fraction", "0.9"], "--validation-fraction must be in"),
+    ],
+)
+def test_bad_options_are_refused(tmp_path, args, message):
+    result = _invoke("build", "--out", str(tmp_path / "o"), *args)
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())
+
+
+def test_corrupt_dump_names_the_file(tmp_path):
+    truncated = tmp_path / "truncated.xml.bz2"
+    truncated.write_bytes(WIKI_DUMP.read_bytes()[: 300_000])
+    result = _invoke("build", "--input", str(truncated), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1
+    assert "truncated.xml.bz2" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o" / "manifest.json").exists()
+
+
+def test_malformed_xml_names_the_file(tmp_path):
+    bad = tmp_path / "bad.xml.bz2"
+    bad.write_bytes(bz2.compress(b"<mediawiki><page><title>A</title><ns>0</ns><id>1</id><revision><text>x</text></page>"))
+    result = _invoke("build", "--input", str(bad), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1
+    assert "bad.xml.bz2" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.skipif(importlib.util.find_spec("google.cloud.storage") is None, reason="needs the gcp extra")
+def test_dataflow_dry_run_builds_the_job_offline_and_ships_the_package(tmp_path):
+    result = _invoke(
+        "build", "--corpus", "wiki", "--input", "gs://my-bucket/enwiki.xml.bz2", "--out", "gs://my-bucket/shards/wiki",
+        "--runner", "DataflowRunner", "--project", "my-project", "--region", "us-central1",
+        "--temp_location", "gs://my-bucket/tmp", "--dry_run=True",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "dry run" in result.output
+    assert "electra_data-0.1.0-py3-none-any.whl" in result.output
+
+
+@pytest.mark.skipif(importlib.util.find_spec("google.cloud.storage") is None, reason="needs the gcp extra")
+def test_bad_beam_options_are_a_message(tmp_path):
+    result = _invoke(
+        "build", "--out", "gs://my-bucket/shards", "--runner", "DataflowRunner", "--project", "p",
+        "--region", "us-central1", "--temp_location", "gs://my-bucket/tmp", "--dry_run=True",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "Invalid Project ID" in result.output and "Traceback" not in result.output
+
+
+def test_vocab_without_mask_token_is_named(tmp_path):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\n")
+    result = _invoke("build", "--vocab", str(vocab), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1
+    assert "[MASK]" in result.output
