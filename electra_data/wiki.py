@@ -1,0 +1,202 @@
+"""Stream pages out of a MediaWiki ``pages-articles`` XML export (plain or bz2).
+
+Dumps are tens of gigabytes, so pages are read with ``iterparse`` and every finished ``<page>``
+element is cleared together with the root's children: memory stays flat however long the dump
+is. Tags are matched by local name, because export schemas 0.9, 0.10 and 0.11 carry different
+``xmlns`` URIs and the page structure is the same in all of them. ``bz2.BZ2File`` reads every
+stream of a multistream dump in sequence, so both dump layouts need no special handling here.
+"""
+
+from __future__ import annotations
+
+import bz2
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from electra_data import fsio
+from electra_data.errors import CorpusError
+
+__all__ = ["Page", "iter_pages", "page_drop_reason", "DISAMBIGUATION_TEMPLATES"]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a dump.
+
+    Attributes:
+        id: The page id (``<page><id>``, not the revision's id).
+        title: The page title with its namespace prefix, e.g. ``"Talk:Anarchism"``.
+        ns: The namespace number; 0 is the article (main) namespace.
+        redirect: True when the page carries a ``<redirect>`` element.
+        text: Wikitext of the latest revision; ``""`` when the dump has none.
+    """
+
+    id: int
+    title: str
+    ns: int
+    redirect: bool
+    text: str
+
+
+_HINT = "re-download the dump (check its size or sha1 against the mirror's checksum file)"
+
+
+def _local(tag: str) -> str:
+    """Return ``tag`` without its ``{namespace}`` prefix."""
+    return tag.rpartition("}")[2]
+
+
+def _page_from_element(elem: ET.Element, path: str) -> Page:
+    fields: dict[str, str | None] = {}
+    redirect = False
+    text = ""
+    for child in elem:
+        name = _local(child.tag)
+        if name == "revision":
+            # pages-articles has one revision; history dumps list them oldest first.
+            text = next((c.text or "" for c in child if _local(c.tag) == "text"), "")
+        elif name == "redirect":
+            redirect = True
+        else:
+            fields[name] = child.text
+    title = (fields.get("title") or "").strip()
+    try:
+        page_id = int(fields.get("id") or "")
+        ns = int(fields.get("ns") or "")
+    except ValueError:
+        raise CorpusError(
+            f"{path}: page {title!r} has a missing or non-integer <id> or <ns>; "
+            f"the file is not a valid MediaWiki export: {_HINT}"
+        ) from None
+    return Page(id=page_id, title=title, ns=ns, redirect=redirect, text=text)
+
+
+def _open(path: str) -> tuple[IO[bytes], IO[bytes]]:
+    """Return the raw file (its position is the compressed offset) and the decompressed stream.
+
+    Local paths are opened directly; ``gs://`` and other Beam filesystems through
+    ``FileSystems``, so that Dataflow workers read the dump where it lies.
+    """
+    if fsio.is_local(path):
+        if not Path(path).is_file():
+            raise CorpusError(
+                f"{path}: no such file; pass the path of a pages-articles .xml or .xml.bz2 dump"
+            )
+        raw = open(path, "rb")
+    else:
+        from apache_beam.io.filesystem import CompressionTypes
+        from apache_beam.io.filesystems import FileSystems
+
+        try:
+            raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        except Exception as err:  # noqa: BLE001 - each filesystem raises its own errors
+            raise CorpusError(f"{path}: cannot open ({err})") from err
+    return raw, (bz2.BZ2File(raw) if path.endswith(".bz2") else raw)
+
+
+def iter_pages(path: str | Path) -> Iterator[Page]:
+    """Yield every page of a MediaWiki XML export, in file order, in constant memory.
+
+    Args:
+        path: A ``.xml`` file, or a ``.xml.bz2`` file (single- or multistream), chosen by suffix;
+            local or on a Beam filesystem (``gs://...``).
+
+    Yields:
+        One :class:`Page` per ``<page>`` element, redirects and all namespaces included (filter
+        with :func:`page_drop_reason`).
+
+    Raises:
+        CorpusError: The file is missing, empty, not a MediaWiki export, malformed XML (the
+            message gives line and column of the decompressed XML) or a truncated bz2 stream
+            (the message gives the compressed byte offset and the last page read).
+    """
+    path = str(path)
+    last = "none (it fails before the first page)"
+    raw, stream = _open(path)
+    with raw, stream:
+        root: ET.Element | None = None
+        try:
+            for event, elem in ET.iterparse(stream, events=("start", "end")):
+                if root is None:
+                    root = elem
+                    if _local(root.tag) != "mediawiki":
+                        raise CorpusError(
+                            f"{path}: root element is <{_local(root.tag)}>, not <mediawiki>; "
+                            "pass a MediaWiki pages-articles export"
+                        )
+                if event == "end" and _local(elem.tag) == "page":
+                    page = _page_from_element(elem, path)
+                    # Drop the finished page and its siblings so the tree never grows.
+                    root.clear()
+                    last = f"id {page.id} ({page.title!r})"
+                    yield page
+        except ET.ParseError as err:
+            line, column = err.position
+            if root is None and line == 1 and column == 0:
+                raise CorpusError(f"{path}: the file is empty (no XML); {_HINT}") from None
+            raise CorpusError(
+                f"{path}: malformed XML at line {line}, column {column} of the "
+                f"{'decompressed ' if path.endswith('.bz2') else ''}XML ({err}); "
+                f"last good page: {last}; {_HINT}"
+            ) from None
+        except (EOFError, OSError) as err:
+            raise CorpusError(
+                f"{path}: truncated or corrupt compressed data near byte {raw.tell()} ({err}); "
+                f"last good page: {last}; {_HINT}"
+            ) from None
+
+
+# Lower-cased, space-normalised names of the templates that mark a page as a disambiguation or
+# set-index page on English Wikipedia (including the redirects editors actually use). Set-index
+# and name pages are lists of links with one-line glosses, as poor for pre-training as dab pages.
+DISAMBIGUATION_TEMPLATES = frozenset(
+    (
+        "disambiguation", "disambig", "disamb", "dab", "dis", "disambiguation page", "hndis",
+        "geodis", "schooldis", "numberdis", "roaddis", "hospitaldis", "mathdab", "mil-unit-dis",
+        "letter-numbercombdisambig", "human name disambiguation", "place name disambiguation",
+        "species latin name disambiguation", "airport disambiguation", "call sign disambiguation",
+        "set index", "set index article", "sia", "surname", "given name", "ship index",
+        "shipindex", "mountain index", "lake index", "road index", "sport index",
+        "molecular formula index", "chemistry index", "plant common name",
+    )
+)
+
+# A template's name: what follows "{{" up to the first "|" or "}}".
+_TEMPLATE_NAME = re.compile(r"\{\{\s*([^{}|<>\[\]\n]+?)\s*(?:\||\}\})")
+_REDIRECT = re.compile(r"\s*#redirect\b", re.IGNORECASE)
+
+
+def _is_disambiguation(text: str) -> bool:
+    for match in _TEMPLATE_NAME.finditer(text):
+        name = " ".join(match.group(1).replace("_", " ").split()).lower()
+        name = name.removeprefix("template:").strip()
+        # "... disambiguation" names the page type; {{disambiguation needed}} tags an article.
+        if name in DISAMBIGUATION_TEMPLATES or name.endswith(" disambiguation"):
+            return True
+    return False
+
+
+def page_drop_reason(page: Page, keep_disambiguation: bool = False) -> str | None:
+    """Say why a page is not an article worth keeping, or return None to keep it.
+
+    Args:
+        page: The page to judge.
+        keep_disambiguation: Keep disambiguation and set-index pages (default False).
+
+    Returns:
+        ``"not_main_namespace"``, ``"redirect"`` (the ``<redirect>`` flag, or text that starts
+        with ``#REDIRECT`` in any case, which older dumps carry without the flag),
+        ``"disambiguation"`` (a template from :data:`DISAMBIGUATION_TEMPLATES`, or any template
+        whose name ends in " disambiguation"), or None.
+    """
+    if page.ns != 0:
+        return "not_main_namespace"
+    if page.redirect or _REDIRECT.match(page.text):
+        return "redirect"
+    if not keep_disambiguation and _is_disambiguation(page.text):
+        return "disambiguation"
+    return None

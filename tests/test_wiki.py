@@ -1,0 +1,249 @@
+"""Tests for electra_data.wiki on a real English Wikipedia export (206 pages, schema 0.10)."""
+
+from __future__ import annotations
+
+import bz2
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from electra_data.errors import CorpusError
+from electra_data.wiki import Page, iter_pages, page_drop_reason
+
+_NAME = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+_MULTISTREAM = "enwiki-shortened-p10p30302-multistream.xml.bz2"
+_DIRS = [
+    Path(__file__).parents[1] / "sample_data" / "wikipedia",
+    Path("/work/shared/data/wikipedia"),
+]
+
+
+def _find(name: str) -> Path:
+    """The sample file in the repo's sample_data/, else in the shared data directory."""
+    return next((d / name for d in _DIRS if (d / name).exists()), _DIRS[-1] / name)
+
+
+DUMP = _find(_NAME)
+
+pytestmark = pytest.mark.skipif(not DUMP.exists(), reason=f"sample dump {_NAME} not found")
+
+# The first page of the dump, verbatim (export schema 0.10), for schema and corruption tests.
+FIRST_PAGE = """  <page>
+    <title>AccessibleComputing</title>
+    <ns>0</ns>
+    <id>10</id>
+    <redirect title="Computer accessibility" />
+    <revision>
+      <id>631144794</id>
+      <parentid>381202555</parentid>
+      <timestamp>2014-10-26T04:50:23Z</timestamp>
+      <contributor>
+        <username>Paine Ellsworth</username>
+        <id>9092818</id>
+      </contributor>
+      <comment>add [[WP:RCAT|rcat]]s</comment>
+      <model>wikitext</model>
+      <format>text/x-wiki</format>
+      <text xml:space="preserve">#REDIRECT [[Computer accessibility]]
+
+{{Redr|move|from CamelCase|up}}</text>
+      <sha1>4ro7vvppa5kmm0o1egfjztzcwd0vabw</sha1>
+    </revision>
+  </page>
+"""
+
+
+def _export(body: str, xmlns: str | None = "http://www.mediawiki.org/xml/export-0.10/") -> str:
+    attrs = f' xmlns="{xmlns}"' if xmlns else ""
+    return f'<mediawiki{attrs} version="0.10" xml:lang="en">\n{body}</mediawiki>\n'
+
+
+@pytest.fixture(scope="module")
+def pages() -> list[Page]:
+    return list(iter_pages(DUMP))
+
+
+@pytest.fixture(scope="module")
+def by_id(pages: list[Page]) -> dict[int, Page]:
+    return {page.id: page for page in pages}
+
+
+def test_reads_every_page_of_the_dump(pages: list[Page]) -> None:
+    assert len(pages) == 206
+    assert sum(page.redirect for page in pages) == 100
+    assert len({page.id for page in pages}) == 206
+    assert (pages[0].id, pages[0].title, pages[-1].id, pages[-1].title) == (
+        10, "AccessibleComputing", 775, "Algorithm",
+    )
+
+
+def test_page_fields_come_from_the_page_not_the_revision(by_id: dict[int, Page]) -> None:
+    first = by_id[10]
+    # 631144794 is the revision id and 9092818 the contributor's: neither may leak into Page.id.
+    assert first == Page(
+        id=10,
+        title="AccessibleComputing",
+        ns=0,
+        redirect=True,
+        text="#REDIRECT [[Computer accessibility]]\n\n{{Redr|move|from CamelCase|up}}",
+    )
+    anarchism = by_id[12]
+    assert (anarchism.title, anarchism.ns, anarchism.redirect) == ("Anarchism", 0, False)
+    assert anarchism.text.startswith("{{Redirect2|Anarchist|Anarchists|")
+    assert "'''Anarchism''' is a [[political philosophy]]" in anarchism.text
+    assert by_id[724].title == "Wikipedia:Adding Wikipedia articles to Nupedia"
+    assert by_id[724].ns == 4
+
+
+def test_multistream_dump_reads_the_same_pages(pages: list[Page]) -> None:
+    if not _find(_MULTISTREAM).exists():
+        pytest.skip(f"{_MULTISTREAM} not found")
+    multistream = list(iter_pages(_find(_MULTISTREAM)))
+    assert multistream == pages
+
+
+def test_plain_xml_reads_the_same_pages(tmp_path: Path, pages: list[Page]) -> None:
+    plain = tmp_path / "dump.xml"
+    plain.write_bytes(bz2.decompress(DUMP.read_bytes()))
+    assert list(iter_pages(plain)) == pages
+
+
+@pytest.mark.parametrize(
+    "xmlns",
+    ["http://www.mediawiki.org/xml/export-0.9/", "http://www.mediawiki.org/xml/export-0.11/", None],
+)
+def test_tags_match_whatever_the_schema_namespace(tmp_path: Path, xmlns: str | None) -> None:
+    path = tmp_path / "export.xml"
+    path.write_text(_export(FIRST_PAGE, xmlns), encoding="utf-8")
+    [page] = iter_pages(path)
+    assert (page.id, page.title, page.redirect) == (10, "AccessibleComputing", True)
+
+
+def test_page_without_text_has_empty_text(tmp_path: Path) -> None:
+    path = tmp_path / "export.xml"
+    text_element = FIRST_PAGE[FIRST_PAGE.index("      <text") : FIRST_PAGE.index("      <sha1>")]
+    body = FIRST_PAGE.replace(text_element, "")
+    path.write_text(_export(body), encoding="utf-8")
+    [page] = iter_pages(path)
+    assert page.text == ""
+
+
+def test_memory_does_not_grow_with_the_dump(tmp_path: Path) -> None:
+    path = tmp_path / "long.xml"
+    path.write_text(_export(FIRST_PAGE * 4000), encoding="utf-8")  # 3.4 MB, 4000 pages
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in iter_pages(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 4000
+    # Kept pages would hold over 20 MB of elements; cleared ones never more than a few buffers.
+    assert peak < 2_000_000
+
+
+def test_truncated_bz2_names_file_and_keeps_earlier_pages(tmp_path: Path) -> None:
+    data = DUMP.read_bytes()
+    truncated = tmp_path / "cut.xml.bz2"
+    truncated.write_bytes(data[: len(data) // 2])
+    read: list[Page] = []
+    message = r"cut\.xml\.bz2: truncated or corrupt .* near byte \d+"
+    with pytest.raises(CorpusError, match=message) as err:
+        for page in iter_pages(truncated):
+            read.append(page)
+    assert 0 < len(read) < 206
+    assert f"last good page: id {read[-1].id}" in str(err.value)
+    assert "re-download" in str(err.value)
+
+
+def test_malformed_xml_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.xml"
+    path.write_text(_export(FIRST_PAGE.replace("</title>", "</titel>")), encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"broken\.xml: malformed XML at line 3, column \d+"):
+        list(iter_pages(path))
+
+
+@pytest.mark.parametrize("name", ["empty.xml", "empty.xml.bz2"])
+def test_empty_file_is_a_corpus_error(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"" if name.endswith(".xml") else bz2.compress(b""))
+    with pytest.raises(CorpusError, match=rf"{name}: the file is empty"):
+        list(iter_pages(path))
+
+
+def test_missing_file_is_a_corpus_error(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match=r"missing\.xml\.bz2: no such file"):
+        list(iter_pages(tmp_path / "missing.xml.bz2"))
+
+
+def test_other_xml_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "feed.xml"
+    path.write_text("<rss><channel><title>x</title></channel></rss>", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"feed\.xml: root element is <rss>, not <mediawiki>"):
+        list(iter_pages(path))
+
+
+def test_page_without_integer_id_is_a_corpus_error(tmp_path: Path) -> None:
+    path = tmp_path / "export.xml"
+    path.write_text(_export(FIRST_PAGE.replace("<id>10</id>", "<id>ten</id>")), encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"export\.xml: page 'AccessibleComputing' has a missing"):
+        list(iter_pages(path))
+
+
+@pytest.mark.parametrize(
+    ("page_id", "reason"),
+    [
+        (10, "redirect"),  # AccessibleComputing
+        (724, "not_main_namespace"),  # Wikipedia:Adding Wikipedia articles to Nupedia
+        (590, "disambiguation"),  # Austin (disambiguation): {{disambiguation|geo|school|ship}}
+        (579, "disambiguation"),  # Alien: a title without "(disambiguation)", {{disambiguation}}
+        (696, "disambiguation"),  # Aa River: {{geodis}}
+        (12, None),  # Anarchism
+        (775, None),  # Algorithm
+    ],
+)
+def test_page_drop_reason_on_real_pages(
+    by_id: dict[int, Page], page_id: int, reason: str | None
+) -> None:
+    assert page_drop_reason(by_id[page_id]) == reason
+
+
+def test_drop_reasons_over_the_whole_dump(pages: list[Page]) -> None:
+    reasons = [page_drop_reason(page) for page in pages]
+    assert reasons.count("redirect") == 99  # the 100th redirect is outside the main namespace
+    assert reasons.count("not_main_namespace") == 1
+    assert reasons.count("disambiguation") == 8
+    assert reasons.count(None) == 98
+    assert [page_drop_reason(p, keep_disambiguation=True) for p in pages].count(None) == 106
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["#REDIRECT [[Computer accessibility]]", "#redirect [[Computer accessibility]]",
+     " #Redirect[[A]]"],
+)
+def test_redirect_text_without_flag_is_a_redirect(text: str) -> None:
+    assert page_drop_reason(Page(id=1, title="T", ns=0, redirect=False, text=text)) == "redirect"
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{{disambig}}", "{{dab}}", "{{Hndis|Smith, John}}", "{{set index article}}", "{{SIA}}",
+     "{{Surname}}", "{{Template:Disambiguation}}", "{{Place name disambiguation}}",
+     "{{ disambiguation \n| geo }}"],
+)
+def test_disambiguation_template_variants(template: str) -> None:
+    page = Page(id=1, title="T", ns=0, redirect=False, text=f"'''T''' may refer to:\n{template}")
+    assert page_drop_reason(page) == "disambiguation"
+    assert page_drop_reason(page, keep_disambiguation=True) is None
+
+
+def test_templates_that_only_mention_disambiguation_pages_are_kept(by_id: dict[int, Page]) -> None:
+    # Anarchism opens with {{Redirect2|...}} hatnotes pointing at other pages; it is an article.
+    assert "{{Redirect2|" in by_id[12].text
+    for text in (
+        "{{About|the river|the town|Aa (disambiguation)}}",
+        "{{Disambiguation needed|date=May 2016}}",
+    ):
+        assert page_drop_reason(Page(id=1, title="T", ns=0, redirect=False, text=text)) is None
