@@ -1,0 +1,108 @@
+import json
+
+import pytest
+import torch
+from transformers import AutoTokenizer, ElectraForMaskedLM, ElectraForPreTraining, ElectraModel
+
+from electra_data.errors import UserError
+from electra_data.train.checkpoint import load_checkpoint
+from electra_data.train.config import TrainConfig
+from electra_data.train.data import BatchStream
+from electra_data.train.manifest import read_manifest
+from electra_data.train.loop import build_optimizer, linear_schedule, resolve_device, train
+from electra_data.train.model import ElectraPair
+
+STEPS = 30
+
+
+@pytest.fixture(scope="module")
+def tiny_run(train_shard_dir, tmp_path_factory):
+    """One short real run shared by the tests below: (config, final metrics)."""
+    cfg = TrainConfig(data_dir=train_shard_dir, out_dir=tmp_path_factory.mktemp("run") / "out", model_size="tiny",
+                      max_steps=STEPS, batch_size=16, log_every=1, save_every=20, eval_batches=2, seed=0,
+                      device="cpu")
+    return cfg, train(cfg)
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = linear_schedule(optimizer, warmup=10, total=100)
+    lrs = []
+    for _ in range(100):
+        lrs.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert lrs[55] == pytest.approx(0.5) and lrs[99] == pytest.approx(1 / 90)
+    assert scheduler.get_last_lr()[0] == 0.0
+
+
+def test_optimizer_holds_each_shared_parameter_once_and_skips_decay_on_norms(tmp_path):
+    cfg = TrainConfig(data_dir=tmp_path, out_dir=tmp_path, model_size="tiny")
+    pair = ElectraPair.build(cfg.discriminator_dims, cfg.generator_dims, 100, 0, 128)
+    decay, no_decay = build_optimizer(pair, cfg).param_groups
+    ids = [id(p) for group in (decay, no_decay) for p in group["params"]]
+    assert len(ids) == len(set(ids)) == len(list(pair.parameters()))
+    embeddings = pair.discriminator.electra.embeddings
+    assert any(p is embeddings.word_embeddings.weight for p in decay["params"])
+    assert any(p is embeddings.LayerNorm.weight for p in no_decay["params"])
+    assert no_decay["weight_decay"] == 0.0 and decay["weight_decay"] == 0.01
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_device_is_a_user_error():
+    with pytest.raises(UserError, match="no CUDA device is available"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_training_lowers_the_discriminator_loss(tiny_run):
+    cfg, metrics = tiny_run
+    records = [json.loads(line) for line in (cfg.out_dir / "metrics.jsonl").read_text().splitlines()]
+    train_records = [r for r in records if "disc_loss" in r]
+    assert [r["step"] for r in train_records] == list(range(1, STEPS + 1))
+    first = sum(r["disc_loss"] for r in train_records[:3]) / 3
+    last = sum(r["disc_loss"] for r in train_records[-3:]) / 3
+    assert last < first
+    assert metrics["step"] == STEPS and "val_disc_loss" in metrics
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    assert json.loads((cfg.out_dir / "train_config.json").read_text()) == cfg.to_dict()
+
+
+def test_export_loads_offline_and_runs(tiny_run):
+    out = tiny_run[0].out_dir
+    tokenizer = AutoTokenizer.from_pretrained(out / "tokenizer")
+    inputs = tokenizer("Alice was beginning to get very tired", "of sitting by her sister", return_tensors="pt")
+    disc = ElectraForPreTraining.from_pretrained(out / "discriminator")
+    gen = ElectraForMaskedLM.from_pretrained(out / "generator")
+    encoder = ElectraModel.from_pretrained(out / "discriminator")
+    with torch.no_grad():
+        assert disc(**inputs).logits.shape == inputs["input_ids"].shape
+        assert gen(**inputs).logits.shape == (*inputs["input_ids"].shape, 2000)
+        assert encoder(**inputs).last_hidden_state.shape == (*inputs["input_ids"].shape, 128)
+    # Trained with shared embeddings, so both exports hold the same values.
+    assert torch.equal(gen.electra.embeddings.word_embeddings.weight, disc.electra.embeddings.word_embeddings.weight)
+    assert AutoTokenizer.from_pretrained(out / "discriminator").vocab == tokenizer.vocab
+    card = (out / "README.md").read_text()
+    assert "ELECTRA-tiny" in card and f"{STEPS} steps" in card and "disc_loss" in card
+
+
+def test_checkpoints_restore_the_full_training_state(tiny_run):
+    cfg, _ = tiny_run
+    assert sorted(p.name for p in (cfg.out_dir / "checkpoints").iterdir()) == ["step-0000020", "step-0000030"]
+    manifest = read_manifest(cfg.data_dir)
+    pair = ElectraPair.build(cfg.discriminator_dims, cfg.generator_dims, 2000, 0, 128)
+    optimizer = build_optimizer(pair, cfg)
+    scheduler = linear_schedule(optimizer, cfg.warmup_steps, cfg.max_steps)
+    stream = BatchStream(manifest, "train", cfg.batch_size, cfg.seed)
+    rng = torch.Generator()
+    state = load_checkpoint(cfg.out_dir / "checkpoints" / "step-0000030", pair, optimizer, scheduler, stream, rng)
+    assert state["step"] == STEPS and state["config"] == cfg.to_dict()
+    assert scheduler.last_epoch == STEPS
+    assert stream.state_dict()["epoch"] * stream.examples + stream.state_dict()["index"] == STEPS * cfg.batch_size
+    exported = ElectraForPreTraining.from_pretrained(cfg.out_dir / "discriminator")
+    assert all(torch.equal(a, b) for a, b in zip(pair.discriminator.state_dict().values(),
+                                                 exported.state_dict().values(), strict=True))
+    words = pair.discriminator.electra.embeddings.word_embeddings.weight
+    assert pair.generator.generator_lm_head.weight is words and pair.generator.electra.embeddings.word_embeddings.weight is words
+    assert optimizer.state[words]["step"].item() == STEPS  # the optimizer state is keyed to live parameters

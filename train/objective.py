@@ -1,0 +1,171 @@
+"""Replaced token detection: dynamic masking, the generator's MLM and the discriminator's BCE.
+
+Follows the ELECTRA paper and reference code: mask ``mask_prob`` of the maskable tokens (85%
+become ``[MASK]``, 15% stay, no random tokens), let the generator predict them, sample
+replacements from its softmax with no gradient through the sampling, and train the
+discriminator to tell replaced tokens from originals on every non-pad token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from transformers import ElectraForMaskedLM, ElectraForPreTraining
+
+__all__ = [
+    "MASK_TOKEN_FRACTION",
+    "Masked",
+    "ElectraOutput",
+    "mask_tokens",
+    "gumbel_sample",
+    "electra_loss",
+]
+
+# Of the selected positions, this fraction shows [MASK]; the rest keep their token (reference
+# ELECTRA drops BERT's 10% random tokens: the generator already supplies plausible replacements).
+MASK_TOKEN_FRACTION = 0.85
+
+
+class Masked(NamedTuple):
+    """Masking of one batch: the generator's input and which positions it must predict."""
+
+    input_ids: torch.Tensor
+    is_masked: torch.Tensor
+
+
+class ElectraOutput(NamedTuple):
+    """Losses and metrics of one batch; metrics are detached scalar tensors (no device sync)."""
+
+    loss: torch.Tensor
+    mlm_loss: torch.Tensor
+    disc_loss: torch.Tensor
+    gen_accuracy: torch.Tensor
+    disc_accuracy: torch.Tensor
+    disc_precision: torch.Tensor
+    disc_recall: torch.Tensor
+
+    def stacked(self) -> torch.Tensor:
+        """Every field in one detached float vector: cheap to keep, one device sync to read."""
+        return torch.stack([value.detach().float() for value in self])
+
+
+def mask_tokens(
+    input_ids: torch.Tensor,
+    special_ids: Iterable[int],
+    pad_id: int,
+    mask_id: int,
+    mask_prob: float,
+    rng: torch.Generator,
+) -> Masked:
+    """Choose positions to predict and hide most of them behind ``[MASK]``.
+
+    Each row gets ``round(mask_prob * maskable)`` positions (at least one when any is maskable),
+    chosen uniformly among tokens that are neither special nor padding. A fixed count per row, as
+    in the reference code, keeps the number of predictions steady from batch to batch.
+
+    Args:
+        input_ids: ``(batch, length)`` token ids.
+        special_ids: Ids never masked ([CLS], [SEP], [MASK]).
+        pad_id: Padding id, never masked.
+        mask_id: The [MASK] id.
+        mask_prob: Fraction of maskable tokens to select.
+        rng: Random generator on ``input_ids``' device; the only source of randomness.
+
+    Returns:
+        The masked ids and the boolean selection.
+    """
+    specials = torch.tensor([*special_ids, pad_id], device=input_ids.device)
+    maskable = ~torch.isin(input_ids, specials)
+    count = (maskable.sum(dim=1) * mask_prob).round().clamp(min=1)
+    # Random scores with unmaskable positions last: a position is chosen if its rank < count.
+    scores = torch.rand(input_ids.shape, generator=rng, device=input_ids.device)
+    ranks = scores.masked_fill(~maskable, 2.0).argsort(dim=1).argsort(dim=1)
+    is_masked = (ranks < count[:, None]) & maskable
+    show_mask = torch.rand(input_ids.shape, generator=rng, device=input_ids.device)
+    show_mask = show_mask < MASK_TOKEN_FRACTION
+    return Masked(input_ids.masked_fill(is_masked & show_mask, mask_id), is_masked)
+
+
+def gumbel_sample(logits: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """Sample ids from ``softmax(logits)`` (temperature 1) with the Gumbel-max trick.
+
+    Args:
+        logits: ``(..., vocab)`` unnormalised scores.
+        rng: Random generator on ``logits``' device.
+
+    Returns:
+        ``(...)`` sampled ids.
+    """
+    uniform = torch.rand(logits.shape, generator=rng, device=logits.device, dtype=torch.float32)
+    gumbel = -torch.log(-torch.log(uniform.clamp(min=torch.finfo(torch.float32).tiny)))
+    return (logits.float() + gumbel).argmax(dim=-1)
+
+
+def electra_loss(
+    generator: ElectraForMaskedLM,
+    discriminator: ElectraForPreTraining,
+    batch: dict[str, torch.Tensor],
+    *,
+    special_ids: Iterable[int],
+    pad_id: int,
+    mask_id: int,
+    mask_prob: float,
+    disc_weight: float,
+    rng: torch.Generator,
+) -> ElectraOutput:
+    """The ELECTRA loss ``mlm + disc_weight * bce`` of one batch.
+
+    Args:
+        generator: The MLM generator.
+        discriminator: The replaced-token discriminator.
+        batch: ``input_ids``, ``attention_mask`` and ``token_type_ids``, ``(batch, length)``.
+        special_ids: Ids never masked.
+        pad_id: Padding id.
+        mask_id: The [MASK] id.
+        mask_prob: Fraction of maskable tokens to predict.
+        disc_weight: Weight of the discriminator loss.
+        rng: Random generator for masking and sampling, on the batch's device.
+
+    Returns:
+        Losses and metrics.
+    """
+    original, attention = batch["input_ids"], batch["attention_mask"]
+    token_types = batch["token_type_ids"]
+    masked = mask_tokens(original, special_ids, pad_id, mask_id, mask_prob, rng)
+    hidden = generator.electra(
+        input_ids=masked.input_ids, attention_mask=attention, token_type_ids=token_types
+    ).last_hidden_state
+    # Project only the masked positions onto the vocabulary: ~15% of the softmax cost.
+    logits = generator.generator_lm_head(generator.generator_predictions(hidden[masked.is_masked]))
+    targets = original[masked.is_masked]
+    mlm_loss = F.cross_entropy(logits.float(), targets)
+
+    with torch.no_grad():  # the discriminator's loss must not reach the generator via sampling
+        sampled = gumbel_sample(logits.detach(), rng)
+        disc_input = original.masked_scatter(masked.is_masked, sampled)
+        replaced = disc_input != original  # a sample equal to the original counts as original
+    disc_logits = discriminator(
+        input_ids=disc_input, attention_mask=attention, token_type_ids=token_types
+    ).logits
+    active = attention.bool()
+    disc_loss = F.binary_cross_entropy_with_logits(
+        disc_logits[active].float(), replaced[active].float()
+    )
+
+    loss = mlm_loss + disc_weight * disc_loss
+
+    with torch.no_grad():
+        predicted, truth = disc_logits[active] > 0, replaced[active]
+        hits = (predicted & truth).sum()
+        return ElectraOutput(
+            loss=loss,
+            mlm_loss=mlm_loss,
+            disc_loss=disc_loss,
+            gen_accuracy=(logits.argmax(dim=-1) == targets).float().mean(),
+            disc_accuracy=(predicted == truth).float().mean(),
+            disc_precision=hits / predicted.sum().clamp(min=1),
+            disc_recall=hits / truth.sum().clamp(min=1),
+        )
