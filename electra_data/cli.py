@@ -16,28 +16,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from electra_data.console import fail, stderr
 from electra_data.errors import UserError
 
-__all__ = ["data_app", "fail"]
+__all__ = ["data_app"]
 
 data_app = typer.Typer(
     help="Build ELECTRA pre-training data: raw corpora -> cleaned, deduplicated, tokenized Arrow shards.",
     no_args_is_help=True,
     add_completion=False,
 )
-_err = Console(stderr=True)
 _out = Console()
 
 # Beam re-raises a worker's exception as a RuntimeError whose text holds the original one; this
 # finds our own user-facing errors in it so that the user sees a message, not a traceback.
 _USER_ERROR_IN_TEXT = re.compile(r"(?:electra_data\.errors\.)?(?:UserError|CorpusError): (.+)")
-
-
-def fail(message: str) -> None:
-    """Print a user-facing error and exit 1."""
-    # markup=False: messages quote token names like [MASK] that rich would take for markup.
-    _err.print(f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(code=1)
 
 
 def user_error_message(exc: BaseException) -> str | None:
@@ -118,7 +111,7 @@ def build(
         fail(str(err))
     _quiet_beam()
     try:
-        with _err.status(f"building {cfg.out} from {len(cfg.inputs)} {cfg.corpus} file(s)..."):
+        with stderr.status(f"building {cfg.out} from {len(cfg.inputs)} {cfg.corpus} file(s)..."):
             manifest = run_build(cfg, beam_args, workers=workers)
     except Exception as err:  # noqa: BLE001 - user errors become messages; the rest re-raise
         message = user_error_message(err)

@@ -8,7 +8,7 @@ from electra_data.train.config import SIZES, generator_dims_of
 from electra_data.train.data import BatchStream
 from electra_data.train.manifest import read_manifest
 from electra_data.train.model import ElectraPair
-from electra_data.train.objective import electra_loss, gumbel_sample, mask_tokens
+from electra_data.train.objective import electra_loss, sample_softmax, mask_tokens
 
 PAD, CLS, SEP, MASK = 0, 2, 3, 4
 SPECIALS = (CLS, SEP, MASK)
@@ -67,9 +67,9 @@ def test_masking_is_deterministic_for_a_seed():
     assert torch.equal(first.input_ids, second.input_ids) and torch.equal(first.is_masked, second.is_masked)
 
 
-def test_gumbel_sampling_follows_the_softmax():
+def test_sampling_follows_the_softmax():
     logits = torch.tensor([0.0, 1.0, 2.0]).expand(20000, 3)
-    counts = torch.bincount(gumbel_sample(logits, torch.Generator().manual_seed(0)), minlength=3)
+    counts = torch.bincount(sample_softmax(logits, torch.Generator().manual_seed(0)), minlength=3)
     assert torch.allclose(counts / 20000, torch.softmax(logits[0], dim=0), atol=0.015)
 
 
@@ -96,7 +96,7 @@ def test_a_sample_equal_to_the_original_is_labelled_original(pair, batch, monkey
     original = batch["input_ids"]
     masked = mask_tokens(original, SPECIALS, PAD, MASK, 0.15, torch.Generator().manual_seed(0))
     # A generator that always samples the original token: nothing counts as replaced.
-    monkeypatch.setattr(objective, "gumbel_sample", lambda logits, rng: original[masked.is_masked])
+    monkeypatch.setattr(objective, "sample_softmax", lambda logits, rng: original[masked.is_masked])
     disc = PerfectDiscriminator(original)
     out = electra_loss(pair.generator, disc, batch, **loss_kwargs(seed=0))
     assert torch.equal(disc.seen, original)

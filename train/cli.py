@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from electra_data.console import fail
 from electra_data.errors import UserError
 from electra_data.train.config import DEVICES, SIZES, TrainConfig
 from electra_data.train.export import existing_outputs, remove_outputs
@@ -21,13 +21,6 @@ from electra_data.train.loop import train as run_training
 __all__ = ["app", "train"]
 
 app = typer.Typer(add_completion=False, help=__doc__)
-_stderr = Console(stderr=True, soft_wrap=True)  # never break a path across lines
-
-
-def _fail(message: str) -> typer.Exit:
-    # markup=False: messages quote token names like [CLS] that rich would read as markup.
-    _stderr.print(f"error: {message}", style="bold red", markup=False, highlight=False)
-    return typer.Exit(code=1)
 
 
 @app.command()
@@ -104,10 +97,10 @@ def train(
             device=device,
         )
     except ValueError as e:
-        raise _fail(f"{e}") from None
+        fail(str(e))
     earlier = existing_outputs(out)
     if earlier and not overwrite:
-        raise _fail(
+        fail(
             f"{out} already holds a run ({', '.join(earlier)}); pass --overwrite or choose another --out"
         )
     if earlier:
@@ -115,6 +108,6 @@ def train(
     try:
         metrics = run_training(cfg)
     except UserError as e:
-        raise _fail(str(e)) from None
+        fail(str(e))
     summary = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "step")
     typer.echo(f"exported to {out} after {cfg.max_steps} steps: {summary}")

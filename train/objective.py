@@ -20,7 +20,7 @@ __all__ = [
     "Masked",
     "ElectraOutput",
     "mask_tokens",
-    "gumbel_sample",
+    "sample_softmax",
     "electra_loss",
 ]
 
@@ -89,19 +89,24 @@ def mask_tokens(
     return Masked(input_ids.masked_fill(is_masked & show_mask, mask_id), is_masked)
 
 
-def gumbel_sample(logits: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-    """Sample ids from ``softmax(logits)`` (temperature 1) with the Gumbel-max trick.
+def sample_softmax(logits: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """Sample ids from ``softmax(logits)`` (temperature 1) by inverting its CDF.
+
+    The same distribution as the reference's Gumbel-max, but one uniform number per row instead
+    of one per vocabulary entry: on a CPU, drawing ~18M numbers per step (614 masked positions x
+    30k entries) cost as much as the rest of a tiny model's step.
 
     Args:
-        logits: ``(..., vocab)`` unnormalised scores.
+        logits: ``(rows, vocab)`` unnormalised scores.
         rng: Random generator on ``logits``' device.
 
     Returns:
-        ``(...)`` sampled ids.
+        ``(rows,)`` sampled ids.
     """
-    uniform = torch.rand(logits.shape, generator=rng, device=logits.device, dtype=torch.float32)
-    gumbel = -torch.log(-torch.log(uniform.clamp(min=torch.finfo(torch.float32).tiny)))
-    return (logits.float() + gumbel).argmax(dim=-1)
+    cdf = torch.softmax(logits.float(), dim=-1).cumsum_(dim=-1)
+    # Scale by the last entry so that rounding in the cumsum never pushes u past the end.
+    u = torch.rand((cdf.shape[0], 1), generator=rng, device=cdf.device) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp_(max=cdf.shape[-1] - 1)
 
 
 def electra_loss(
@@ -144,7 +149,7 @@ def electra_loss(
     mlm_loss = F.cross_entropy(logits.float(), targets)
 
     with torch.no_grad():  # the discriminator's loss must not reach the generator via sampling
-        sampled = gumbel_sample(logits.detach(), rng)
+        sampled = sample_softmax(logits.detach(), rng)
         disc_input = original.masked_scatter(masked.is_masked, sampled)
         replaced = disc_input != original  # a sample equal to the original counts as original
     disc_logits = discriminator(
