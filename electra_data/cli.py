@@ -69,7 +69,8 @@ def build(
     vocab_sample_docs: Annotated[int, typer.Option(help="Documents in the seeded sample the vocab is trained on.")] = 50_000,
     max_seq_length: Annotated[int, typer.Option(help="Longest example in tokens, [CLS]/[SEP] included (128 for Small, 512 for Base/Large).")] = 128,
     validation_fraction: Annotated[float, typer.Option(help="Share of documents held out as the validation split.")] = 0.005,
-    num_shards: Annotated[int, typer.Option(help="Number of train shards (validation gets one).")] = 8,
+    num_shards: Annotated[Optional[int], typer.Option(help="Number of train shards (validation gets one). Default: as many as --shard-size-mb gives.")] = None,
+    shard_size_mb: Annotated[float, typer.Option(help="Target size of a train shard in MB, when --num-shards is not given.")] = 64.0,
     seed: Annotated[int, typer.Option(help="Seed of every random choice: same input + config = same shards.")] = 12345,
     dedup: Annotated[str, typer.Option(help="Duplicates to remove: both, exact, near or none.")] = "both",
     no_dedup: Annotated[bool, typer.Option("--no-dedup", help="Same as --dedup none.")] = False,
@@ -99,6 +100,7 @@ def build(
             max_seq_length=max_seq_length,
             validation_fraction=validation_fraction,
             num_shards=num_shards,
+            shard_size_mb=shard_size_mb,
             seed=seed,
             dedup="none" if no_dedup else dedup,
             dedup_threshold=dedup_threshold,
@@ -138,13 +140,15 @@ def _print_summary(out: str, manifest: dict) -> None:
         table.add_row(f"  dropped: {reason}", f"{n:,}")
     table.add_row("documents kept", f"{counts['documents_kept']:,}")
     table.add_row("examples", f"{counts['examples']:,}")
-    table.add_row("tokens", f"{counts['tokens']:,} (padding share {counts['padding_share']:.1%})")
+    table.add_row("tokens", f"{counts['tokens']:,} (padding share {counts['padding_share']:.1%}, "
+                  f"{counts['tokens_lost']:,} lost)")
     for split, s in manifest["splits"].items():
         n = sum(1 for shard in manifest["shards"] if shard["split"] == split)
         table.add_row(f"  {split}", f"{s['examples']:,} examples in {n} shard(s)")
     tok = manifest["tokenizer"]
     table.add_row("vocab", f"{tok['vocab_size']:,} WordPiece ({'trained' if tok['trained'] else 'reused'}, "
-                  f"{'uncased' if tok['lowercase'] else 'cased'})")
+                  f"{'uncased' if tok['lowercase'] else 'cased'}; [UNK] {tok['unk_rate']:.3%}, "
+                  f"{tok['tokens_per_word']:.2f} tokens/word)")
     timing = manifest["timing"]
     table.add_row("wall time", f"{timing['wall_seconds']:.1f} s")
     for stage, seconds in timing["stage_cpu_seconds"].items():

@@ -46,7 +46,9 @@ class BuildConfig:
         vocab_sample_docs: documents (a seeded, deterministic sample) the vocab is trained on.
         max_seq_length: longest example, special tokens included.
         validation_fraction: share of documents held out for validation.
-        num_shards: number of train shards (validation gets one).
+        num_shards: number of train shards (validation gets one); None sizes them by
+            ``shard_size_mb``.
+        shard_size_mb: target size of a train shard when ``num_shards`` is None.
         seed: seed of every random choice (sampling, packing, splits).
         dedup: which duplicates to remove: ``both``, ``exact``, ``near`` or ``none``.
         dedup_threshold: Jaccard similarity at which two documents are near duplicates.
@@ -66,7 +68,8 @@ class BuildConfig:
     vocab_sample_docs: int = 50_000
     max_seq_length: int = 128
     validation_fraction: float = 0.005
-    num_shards: int = 8
+    num_shards: int | None = None
+    shard_size_mb: float = 64.0
     seed: int = 12345
     dedup: str = "both"
     dedup_threshold: float = 0.8
@@ -95,8 +98,10 @@ class BuildConfig:
             raise ValueError(f"--vocab-sample-docs must be positive, got {self.vocab_sample_docs}")
         if not 0.0 <= self.validation_fraction < 0.5:
             raise ValueError(f"--validation-fraction must be in [0, 0.5), got {self.validation_fraction}")
-        if self.num_shards < 1:
+        if self.num_shards is not None and self.num_shards < 1:
             raise ValueError(f"--num-shards must be positive, got {self.num_shards}")
+        if self.shard_size_mb <= 0:
+            raise ValueError(f"--shard-size-mb must be positive, got {self.shard_size_mb}")
         if self.shingle_size < 1:
             raise ValueError(f"--shingle-size must be positive, got {self.shingle_size}")
         if self.minhash_perms < 16:

@@ -72,27 +72,26 @@ def build_graph(p: beam.Pipeline, cfg: BuildConfig, tokenizer_json: str | None =
         tokenizer = p | "GivenVocab" >> beam.Create([tokenizer_json])
     _ = tokenizer | "WriteTokenizer" >> WriteTokenizer(out, max_seq_length=cfg.max_seq_length)
 
-    examples = docs | "Pack" >> PackExamples(
-        tokenizer,
-        max_seq_length=cfg.max_seq_length,
-        seed=cfg.seed,
-        validation_fraction=cfg.validation_fraction,
-        num_shards=cfg.num_shards,
+    examples, pack_stats = docs | "Pack" >> PackExamples(
+        tokenizer, max_seq_length=cfg.max_seq_length, seed=cfg.seed, validation_fraction=cfg.validation_fraction
     )
-    shards = examples | "WriteShards" >> WriteShards(out, tokenizer, num_shards=cfg.num_shards)
+    shards = examples | "WriteShards" >> WriteShards(
+        out, tokenizer, num_shards=cfg.num_shards, shard_size_mb=cfg.shard_size_mb
+    )
     _ = shards | "ShardIndex" >> WriteJson(fsio.join(out, BUILD_DIR, "shards.json"))
 
     all_rejected = rejected | "AllRejected" >> beam.Flatten()
     _ = all_rejected | "RejectsReport" >> WriteRejectsSample(fsio.join(out, "reports", "rejects.jsonl"))
     tallies = (
         (
-            read | "TallyRead" >> beam.Map(lambda _: "read"),
-            read_rejected | "TallyReadRejected" >> beam.Map(lambda _: "read"),
-            docs | "TallyKept" >> beam.Map(lambda _: "kept"),
-            all_rejected | "TallyDropped" >> beam.Map(lambda r: f"dropped:{r.reason}"),
+            read | "TallyRead" >> beam.Map(lambda _: ("read", 1)),
+            read_rejected | "TallyReadRejected" >> beam.Map(lambda _: ("read", 1)),
+            docs | "TallyKept" >> beam.Map(lambda _: ("kept", 1)),
+            all_rejected | "TallyDropped" >> beam.Map(lambda r: (f"dropped:{r.reason}", 1)),
+            pack_stats,
         )
         | "Tallies" >> beam.Flatten()
-        | "CountTallies" >> beam.combiners.Count.PerElement()
+        | "SumTallies" >> beam.CombinePerKey(sum)
     )
     _ = tallies | "Counts" >> WriteJson(fsio.join(out, BUILD_DIR, "counts.json"))
 
@@ -236,6 +235,10 @@ def _manifest(cfg: BuildConfig, tokenizer_json: str, trained: bool, wall: float,
             "lowercase": is_lowercase(tokenizer),
             "special_tokens": special_token_ids(tokenizer),
             "vocab_sha256": vocab_sha256(tokenizer),
+            # coverage of this corpus: a high [UNK] rate or many tokens per word means the vocab
+            # does not fit the text (e.g. a reused vocab on another language or domain)
+            "unk_rate": round(tallies.get("unk_tokens", 0) / max(1, tallies.get("tokens", 0)), 6),
+            "tokens_per_word": round(tallies.get("tokens", 0) / max(1, tallies.get("words", 0)), 4),
         },
         "dedup": {"minhash_scheme": MINHASH_SCHEME, "bands": bands, "rows": rows},
         "counts": {
@@ -247,6 +250,7 @@ def _manifest(cfg: BuildConfig, tokenizer_json: str, trained: bool, wall: float,
             "examples": examples,
             "tokens": tokens,
             "padding_share": round(1 - tokens / (examples * cfg.max_seq_length), 4) if examples else 0.0,
+            "tokens_lost": tallies.get("tokens", 0) - tallies.get("packed_tokens", 0),
         },
         "splits": splits,
         "shards": shards,

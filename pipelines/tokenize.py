@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterator
 
 import apache_beam as beam
+from apache_beam import pvalue
 from tokenizers import Tokenizer
 
 from electra_data.documents import Document, stable_hash, stable_unit
@@ -14,7 +15,7 @@ from electra_data.sentences import split_paragraphs, split_sentences
 from electra_data.vocab import special_token_ids, train_wordpiece
 from electra_data.pipelines.metrics import stage_timer
 
-__all__ = ["TrainVocab", "PackExamples"]
+__all__ = ["STATS", "TrainVocab", "PackExamples"]
 
 
 def _train(sample: list[tuple[int, str]], vocab_size: int, lowercase: bool) -> str:
@@ -45,14 +46,21 @@ class TrainVocab(beam.PTransform):
         )
 
 
-class _PackFn(beam.DoFn):
-    """Tokenize a document sentence by sentence and pack it into examples keyed by shard."""
+STATS = "stats"
 
-    def __init__(self, *, max_seq_length: int, seed: int, validation_fraction: float, num_shards: int):
+
+class _PackFn(beam.DoFn):
+    """Tokenize a document sentence by sentence and pack it into examples.
+
+    Main output: ``(split, (order key, input_ids, segment_a_length))``. Tagged output ``stats``:
+    ``(name, value)`` pairs that the build sums: the document's words, its tokens (``[UNK]``
+    among them) and the tokens that reached its examples, which prove that none was lost.
+    """
+
+    def __init__(self, *, max_seq_length: int, seed: int, validation_fraction: float):
         self._max_seq_length = max_seq_length
         self._seed = seed
         self._validation_fraction = validation_fraction
-        self._num_shards = num_shards
         self._tokenizer_json: str | None = None
 
     def _tokenizer(self, tokenizer_json: str) -> Tokenizer:
@@ -71,39 +79,39 @@ class _PackFn(beam.DoFn):
         tokenizer = self._tokenizer(tokenizer_json)
         with stage_timer("tokenize_pack"):
             sentences = [s for p in split_paragraphs(doc.text) for s in split_sentences(p)]
-            encodings = tokenizer.encode_batch(sentences, add_special_tokens=False)
+            ids = [e.ids for e in tokenizer.encode_batch(sentences, add_special_tokens=False)]
             examples = pack_document(
-                [e.ids for e in encodings],
+                ids,
                 max_seq_length=self._max_seq_length,
                 cls_id=self._ids["cls"],
                 sep_id=self._ids["sep"],
                 rng=random.Random(f"{self._seed}:{doc.key}"),
             )
             split = self._split(doc.key, holdout_key)
+            packed = 0
             for i, (input_ids, segment_a_length) in enumerate(examples):
-                order = stable_hash(self._seed, doc.key, i)
-                shard = 0 if split == "validation" else order % self._num_shards
-                yield (split, shard), (order, input_ids, segment_a_length)
+                packed += len(input_ids) - (2 if segment_a_length == len(input_ids) else 3)
+                yield split, (stable_hash(self._seed, doc.key, i), input_ids, segment_a_length)
+        unk = self._ids["unk"]
+        yield pvalue.TaggedOutput(STATS, ("words", len(doc.text.split())))
+        yield pvalue.TaggedOutput(STATS, ("tokens", sum(len(s) for s in ids)))
+        yield pvalue.TaggedOutput(STATS, ("unk_tokens", sum(s.count(unk) for s in ids)))
+        yield pvalue.TaggedOutput(STATS, ("packed_tokens", packed))
 
 
 class PackExamples(beam.PTransform):
-    """Documents -> ((split, shard), (order key, input_ids, segment_a_length)) examples.
+    """Documents -> (``(split, (order key, input_ids, segment_a_length))`` examples, stats).
 
     Documents, not examples, are split between train and validation, so that no document is in
     both. When ``validation_fraction`` > 0 the document of smallest hash is always held out, so a
-    small corpus still has a validation split. Examples of a document spread over the train
-    shards, and ``order key`` (a hash) fixes their order inside a shard.
+    small corpus still has a validation split. ``order key`` (a hash of the document key and the
+    example's index) assigns examples to shards and fixes their order inside a shard.
     """
 
-    def __init__(self, tokenizer, *, max_seq_length: int, seed: int, validation_fraction: float, num_shards: int):
+    def __init__(self, tokenizer, *, max_seq_length: int, seed: int, validation_fraction: float):
         super().__init__()
         self._tokenizer = tokenizer
-        self._fn = _PackFn(
-            max_seq_length=max_seq_length,
-            seed=seed,
-            validation_fraction=validation_fraction,
-            num_shards=num_shards,
-        )
+        self._fn = _PackFn(max_seq_length=max_seq_length, seed=seed, validation_fraction=validation_fraction)
         self._seed = seed
         self._validation_fraction = validation_fraction
 
@@ -118,6 +126,7 @@ class PackExamples(beam.PTransform):
             )
         else:
             holdout = docs.pipeline | "NoHoldout" >> beam.Create([None])
-        return docs | "TokenizeAndPack" >> beam.ParDo(
+        out = docs | "TokenizeAndPack" >> beam.ParDo(
             self._fn, beam.pvalue.AsSingleton(self._tokenizer), beam.pvalue.AsSingleton(holdout)
-        )
+        ).with_outputs(STATS, main="examples")
+        return out.examples, out[STATS]

@@ -7,6 +7,7 @@ pipeline succeeded (``electra_data.pipelines.build``).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 
 import apache_beam as beam
@@ -14,7 +15,7 @@ from tokenizers import Tokenizer
 
 from electra_data import fsio
 from electra_data.documents import Rejected, stable_hash
-from electra_data.shards import shard_path, write_shard
+from electra_data.shards import ids_type, shard_path, write_shard
 from electra_data.vocab import tokenizer_files
 from electra_data.pipelines.metrics import stage_timer
 
@@ -25,10 +26,10 @@ BUILD_DIR = ".build"
 _REJECTS_PER_REASON = 20
 
 
-def _write_one(group, out_dir: str, counts: dict[str, int], vocab_size: int) -> dict:
+def _write_one(group, out_dir: str, num_train_shards: int, vocab_size: int) -> dict:
     (split, index), rows = group
     examples = sorted(r for r in rows if r is not None)  # None marks a shard that may stay empty
-    rel = shard_path(split, index, counts[split])
+    rel = shard_path(split, index, num_train_shards if split == "train" else 1)
     with stage_timer("write_shards"):
         info = write_shard(fsio.join(out_dir, rel), ((ids, seg) for _, ids, seg in examples), vocab_size=vocab_size)
     return {"path": rel, "split": split, **info}
@@ -38,29 +39,61 @@ def _vocab_size(tokenizer_json: str) -> int:
     return Tokenizer.from_str(tokenizer_json).get_vocab_size(with_added_tokens=True)
 
 
-class WriteShards(beam.PTransform):
-    """((split, shard), example) -> one shard info dict per shard file written.
+def _estimated_bytes(example, vocab_size: int) -> int:
+    _, (_, input_ids, _) = example
+    # ids, plus a 4-byte list offset and the 2-byte segment length per row
+    return len(input_ids) * ids_type(vocab_size).byte_width + 6
 
-    Every shard named ``-of-N`` exists even if no example landed in it.
+
+def _shard_count(total_bytes: int, shard_size_mb: float) -> int:
+    return max(1, math.ceil(total_bytes / (shard_size_mb * 2**20)))
+
+
+def _assign_shard(example, num_train_shards: int):
+    split, row = example
+    return (split, row[0] % num_train_shards if split == "train" else 0), row
+
+
+def _all_shards(num_train_shards: int):
+    for i in range(num_train_shards):
+        yield ("train", i), None
+    yield ("validation", 0), None
+
+
+class WriteShards(beam.PTransform):
+    """``(split, (order key, ids, segment_a_length))`` examples -> one info dict per shard written.
+
+    Train examples go to shard ``order key % N``: balanced in expectation, and the same on every
+    runner. ``N`` is ``num_shards``, or else enough shards of about ``shard_size_mb`` for the
+    train split. Validation gets one shard. Every shard named ``-of-N`` exists even if empty.
     """
 
-    def __init__(self, out_dir: str, tokenizer, *, num_shards: int):
+    def __init__(self, out_dir: str, tokenizer, *, num_shards: int | None, shard_size_mb: float):
         super().__init__()
         self._out_dir = out_dir
         self._tokenizer = tokenizer
-        self._counts = {"train": num_shards, "validation": 1}
+        self._num_shards = num_shards
+        self._shard_size_mb = shard_size_mb
 
     def expand(self, examples):
-        placeholders = examples.pipeline | "AllShards" >> beam.Create(
-            [((split, i), None) for split, n in self._counts.items() for i in range(n)]
-        )
-        vocab_size = self._tokenizer | "VocabSize" >> beam.Map(_vocab_size)
+        vocab_size = beam.pvalue.AsSingleton(self._tokenizer | "VocabSize" >> beam.Map(_vocab_size))
+        if self._num_shards is None:
+            count = (
+                examples
+                | "TrainOnly" >> beam.Filter(lambda e: e[0] == "train")
+                | "EstimateBytes" >> beam.Map(_estimated_bytes, vocab_size)
+                | "TotalBytes" >> beam.CombineGlobally(sum)
+                | "ShardCount" >> beam.Map(_shard_count, self._shard_size_mb)
+            )
+        else:
+            count = examples.pipeline | "GivenShardCount" >> beam.Create([self._num_shards])
+        num_train_shards = beam.pvalue.AsSingleton(count)
+        placeholders = count | "AllShards" >> beam.FlatMap(_all_shards)
         return (
-            (examples, placeholders)
+            (examples | "AssignShard" >> beam.Map(_assign_shard, num_train_shards), placeholders)
             | "WithEmptyShards" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard"
-            >> beam.Map(_write_one, self._out_dir, self._counts, beam.pvalue.AsSingleton(vocab_size))
+            | "WriteShard" >> beam.Map(_write_one, self._out_dir, num_train_shards, vocab_size)
         )
 
 

@@ -18,7 +18,7 @@ from corpus_text import WIKI_DUMP
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("build") / "wiki"
-    manifest = run_build(BuildConfig(out=str(out)))
+    manifest = run_build(BuildConfig(out=str(out), num_shards=8))
     return out, manifest
 
 
@@ -31,6 +31,9 @@ def test_counts_reconcile_and_match_the_sample(built):
     assert 80 <= counts["documents_kept"] <= 106
     assert counts["examples"] == sum(s["examples"] for s in manifest["shards"]) > 3000
     assert counts["padding_share"] < 0.1
+    assert counts["tokens_lost"] == 0
+    assert manifest["tokenizer"]["unk_rate"] < 0.001  # a vocab trained on the corpus covers it
+    assert 1.0 < manifest["tokenizer"]["tokens_per_word"] < 1.6
     assert read_manifest(str(out)) == manifest
 
 
@@ -71,7 +74,7 @@ def test_reports_sample_the_rejects(built):
 
 def test_same_input_and_config_give_byte_identical_shards_on_two_workers(built, tmp_path):
     out, manifest = built
-    again = run_build(BuildConfig(out=str(tmp_path / "again")), workers=2)
+    again = run_build(BuildConfig(out=str(tmp_path / "again"), num_shards=8), workers=2)
     assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in manifest["shards"]]
     assert again["tokenizer"]["vocab_sha256"] == manifest["tokenizer"]["vocab_sha256"]
 
@@ -83,6 +86,9 @@ def test_reusing_a_vocab_keeps_it(built, tmp_path):
     assert reused["tokenizer"]["trained"] is False
     assert reused["tokenizer"]["vocab_sha256"] == manifest["tokenizer"]["vocab_sha256"]
     assert reused["counts"]["examples"] > manifest["counts"]["examples"]  # shorter examples
+    assert reused["counts"]["tokens_lost"] == 0
+    # sized by --shard-size-mb (64 MB): the ~1 MB sample fits one train shard
+    assert [s["path"] for s in reused["shards"]] == ["train/shard-00000-of-00001.arrow", "validation/shard-00000-of-00001.arrow"]
 
 
 def test_existing_dataset_needs_overwrite(built):

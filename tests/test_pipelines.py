@@ -10,8 +10,6 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from electra_data.documents import Document
 from electra_data.pipelines.dedup import ExactDedup, NearDedup
-from electra_data.pipelines.tokenize import PackExamples
-from electra_data.vocab import train_wordpiece
 from corpus_text import book_paragraphs
 
 NEAR = dict(threshold=0.8, num_perm=128, seed=1, ngram=5)
@@ -94,33 +92,3 @@ def test_near_dedup_is_deterministic_under_shuffling(passages):
             kept, _ = p | beam.Create(docs) | NearDedup(**NEAR)
             # a:9 has the smallest key, so it is the one kept and b:4 is dropped
             assert_that(_keys(kept, "K"), equal_to(["a:9"] + [f"b:{i}" for i in range(6) if i != 4]))
-
-
-def test_pack_examples_splits_by_document_and_keeps_every_token(passages):
-    tokenizer = train_wordpiece(passages, vocab_size=600, lowercase=True)
-    docs = [_doc(f"b:{i}", t) for i, t in enumerate(passages)]
-    with _pipeline() as p:
-        tok = p | "Tok" >> beam.Create([tokenizer.to_str()])
-        examples = p | beam.Create(docs) | PackExamples(
-            tok, max_seq_length=64, seed=5, validation_fraction=0.01, num_shards=3
-        )
-        summary = examples | beam.Map(lambda kv: (kv[0][0], len(kv[1][1]) - (3 if kv[1][2] < len(kv[1][1]) else 2)))
-        totals = summary | beam.CombinePerKey(sum)
-        splits = examples | beam.Map(lambda kv: kv[0]) | beam.Distinct()
-
-        expected_tokens = sum(len(e.ids) for e in tokenizer.encode_batch(
-            [s for d in docs for s in _sentences(d.text)], add_special_tokens=False))
-
-        def check(pairs):
-            totals = dict(pairs)
-            assert set(totals) == {"train", "validation"}  # the smallest-hash document is held out
-            assert sum(totals.values()) == expected_tokens
-
-        assert_that(totals, check, label="tokens")
-        assert_that(splits | beam.Map(lambda k: k[1] < (3 if k[0] == "train" else 1)), equal_to([True] * 4), label="shards")
-
-
-def _sentences(text):
-    from electra_data.sentences import split_paragraphs, split_sentences
-
-    return [s for p in split_paragraphs(text) for s in split_sentences(p)]
