@@ -1,7 +1,7 @@
-"""``electra-data``: build ELECTRA pre-training shards from raw corpora.
+"""``electra-data``: build ELECTRA pre-training shards from raw corpora, and check them.
 
-Flags this command does not know are passed on to Beam's ``PipelineOptions`` (``--runner
-DataflowRunner --project ... --region ... --temp_location gs://...``).
+Flags that ``build`` and ``vocab`` do not know are passed on to Beam's ``PipelineOptions``
+(``--runner DataflowRunner --project ... --region ... --temp_location gs://...``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rich.table import Table
 from electra_data.console import fail, stderr
 from electra_data.errors import UserError
 
-__all__ = ["data_app"]
+__all__ = ["data_app", "user_error_message"]
 
 data_app = typer.Typer(
     help="Build ELECTRA pre-training data: raw corpora -> cleaned, deduplicated, tokenized Arrow shards.",
@@ -28,17 +28,48 @@ data_app = typer.Typer(
 )
 _out = Console()
 
-# Beam re-raises a worker's exception as a RuntimeError whose text holds the original one; this
-# finds our own user-facing errors in it so that the user sees a message, not a traceback.
+# Beam re-raises a worker's exception as a RuntimeError whose text holds the original one; these
+# find our own user-facing errors (and a full disk) in it, so that the user sees a message.
 _USER_ERROR_IN_TEXT = re.compile(r"(?:electra_data\.errors\.)?(?:UserError|CorpusError): (.+)")
+_DISK_FULL_IN_TEXT = re.compile(r"\[Errno (?:28|122)\][^\n]*")
 
 
 def user_error_message(exc: BaseException) -> str | None:
     """The message of a user error, also when a Beam runner wrapped it in another exception."""
     if isinstance(exc, UserError):
         return str(exc)
-    match = _USER_ERROR_IN_TEXT.search(str(exc))
-    return match.group(1).strip() if match else None
+    text = str(exc)
+    if match := _USER_ERROR_IN_TEXT.search(text):
+        return match.group(1).strip()
+    if match := _DISK_FULL_IN_TEXT.search(text):
+        return f"the disk is full ({match.group(0).strip()}); free space or choose another --out, then rerun"
+    return None
+
+
+# Options shared by `build` and `vocab`: the corpus, its cleaning and dedup, and the vocab.
+Corpus = Annotated[str, typer.Option(help="Corpus kind: 'wiki' (MediaWiki pages-articles XML dumps, .xml or .xml.bz2).")]
+Inputs = Annotated[
+    Optional[list[str]],
+    typer.Option("--input", "-i", help="Input file (local or gs://...); repeat for several. Default: the bundled sample."),
+]
+Overwrite = Annotated[bool, typer.Option(help="Replace what an earlier run wrote in --out.")]
+VocabSize = Annotated[int, typer.Option(help="Entries of the trained WordPiece vocab (may come out smaller on a small corpus).")]
+Cased = Annotated[bool, typer.Option(help="Train a cased vocab (default: uncased with accents stripped, as BERT/ELECTRA).")]
+VocabSampleDocs = Annotated[int, typer.Option(help="Documents in the seeded sample the vocab is trained on.")]
+Seed = Annotated[int, typer.Option(help="Seed of every random choice: same input + config = same output.")]
+Dedup = Annotated[str, typer.Option(help="Duplicates to remove: both, exact, near or none.")]
+NoDedup = Annotated[bool, typer.Option("--no-dedup", help="Same as --dedup none.")]
+DedupThreshold = Annotated[float, typer.Option(help="Jaccard similarity of word 5-grams at which documents are near duplicates.")]
+MinhashPerms = Annotated[int, typer.Option(help="MinHash permutations per document.")]
+ShingleSize = Annotated[int, typer.Option(help="Words per shingle for MinHash.")]
+MinWords = Annotated[int, typer.Option(help="Drop documents with fewer words (0 disables the filter).")]
+KeepDisambiguation = Annotated[bool, typer.Option(help="Keep Wikipedia disambiguation pages (dropped by default).")]
+Workers = Annotated[int, typer.Option(min=1, help="Processes for the local runner.")]
+DatasetDir = Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A shard directory written by `electra-data build`.")]
+
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+_EPILOG = ("Unknown flags go to Beam's PipelineOptions, e.g. --runner DataflowRunner --project P "
+           "--region R --temp_location gs://B/tmp")
 
 
 @data_app.callback()
@@ -46,90 +77,155 @@ def _main() -> None:
     """Build ELECTRA pre-training data: raw corpora -> cleaned, deduplicated, tokenized Arrow shards."""
 
 
-@data_app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    epilog="Unknown flags go to Beam's PipelineOptions, e.g. --runner DataflowRunner --project P "
-    "--region R --temp_location gs://B/tmp --extra_package dist/electra_data-0.1.0.tar.gz",
-)
-def build(
-    ctx: typer.Context,
-    corpus: Annotated[str, typer.Option(help="Corpus kind: 'wiki' (MediaWiki pages-articles XML dumps, .xml or .xml.bz2).")] = "wiki",
-    input: Annotated[
-        Optional[list[str]],
-        typer.Option("--input", "-i", help="Input file; repeat for several. Default: the bundled sample of the corpus."),
-    ] = None,
-    out: Annotated[Optional[str], typer.Option(help="Shard directory to write (local path or gs://...). Default: shards/<corpus>.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace a dataset that already exists in --out.")] = False,
-    vocab: Annotated[
-        Optional[Path],
-        typer.Option(exists=True, help="Reuse this vocab (vocab.txt, tokenizer.json, or a tokenizer/checkpoint directory) instead of training one."),
-    ] = None,
-    vocab_size: Annotated[int, typer.Option(help="Entries of the trained WordPiece vocab (may come out smaller on a small corpus).")] = 30522,
-    cased: Annotated[bool, typer.Option(help="Train a cased vocab (default: uncased with accents stripped, as BERT/ELECTRA).")] = False,
-    vocab_sample_docs: Annotated[int, typer.Option(help="Documents in the seeded sample the vocab is trained on.")] = 50_000,
-    max_seq_length: Annotated[int, typer.Option(help="Longest example in tokens, [CLS]/[SEP] included (128 for Small, 512 for Base/Large).")] = 128,
-    validation_fraction: Annotated[float, typer.Option(help="Share of documents held out as the validation split.")] = 0.005,
-    num_shards: Annotated[Optional[int], typer.Option(help="Number of train shards (validation gets one). Default: as many as --shard-size-mb gives.")] = None,
-    shard_size_mb: Annotated[float, typer.Option(help="Target size of a train shard in MB, when --num-shards is not given.")] = 64.0,
-    seed: Annotated[int, typer.Option(help="Seed of every random choice: same input + config = same shards.")] = 12345,
-    dedup: Annotated[str, typer.Option(help="Duplicates to remove: both, exact, near or none.")] = "both",
-    no_dedup: Annotated[bool, typer.Option("--no-dedup", help="Same as --dedup none.")] = False,
-    dedup_threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 5-grams at which documents are near duplicates.")] = 0.8,
-    minhash_perms: Annotated[int, typer.Option(help="MinHash permutations per document.")] = 128,
-    shingle_size: Annotated[int, typer.Option(help="Words per shingle for MinHash.")] = 5,
-    min_words: Annotated[int, typer.Option(help="Drop documents with fewer words (0 disables the filter).")] = 50,
-    keep_disambiguation: Annotated[bool, typer.Option(help="Keep Wikipedia disambiguation pages (dropped by default).")] = False,
-    workers: Annotated[int, typer.Option(min=1, help="Processes for the local runner.")] = 1,
-) -> None:
-    """Read a corpus, clean and deduplicate it, train or reuse a WordPiece vocab, pack ELECTRA examples, write Arrow shards + manifest."""
+def _config(**fields):
     from electra_data.clean import QualityConfig
     from electra_data.config import BuildConfig
-    from electra_data.pipelines.build import run_build
 
-    beam_args = list(ctx.args)
+    min_words = fields.pop("min_words")
+    no_dedup = fields.pop("no_dedup")
     try:
-        cfg = BuildConfig(
-            corpus=corpus,
-            inputs=tuple(input or ()),
-            out=out or "",
-            overwrite=overwrite,
-            vocab=str(vocab) if vocab else None,
-            vocab_size=vocab_size,
-            lowercase=not cased,
-            vocab_sample_docs=vocab_sample_docs,
-            max_seq_length=max_seq_length,
-            validation_fraction=validation_fraction,
-            num_shards=num_shards,
-            shard_size_mb=shard_size_mb,
-            seed=seed,
-            dedup="none" if no_dedup else dedup,
-            dedup_threshold=dedup_threshold,
-            minhash_perms=minhash_perms,
-            shingle_size=shingle_size,
-            keep_disambiguation=keep_disambiguation,
+        return BuildConfig(
+            inputs=tuple(fields.pop("inputs") or ()),
+            lowercase=not fields.pop("cased"),
+            dedup="none" if no_dedup else fields.pop("dedup"),
             quality=QualityConfig(min_words=min_words or None),
+            **{k: v for k, v in fields.items() if k != "dedup"},
         )
     except ValueError as err:
         fail(str(err))
-    _quiet_beam()
+
+
+def _run(step, cfg, beam_args: list[str], workers: int, what: str) -> dict:
+    """Run a pipeline step with a spinner; user errors become messages, others re-raise."""
+    # Beam logs every stage of the local runner at INFO/WARNING; our summary says what matters.
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    logging.getLogger().setLevel(logging.ERROR)
     try:
-        with stderr.status(f"building {cfg.out} from {len(cfg.inputs)} {cfg.corpus} file(s)..."):
-            manifest = run_build(cfg, beam_args, workers=workers)
+        with stderr.status(f"{what} from {len(cfg.inputs)} {cfg.corpus} file(s)..."):
+            return step(cfg, beam_args, workers=workers)
     except Exception as err:  # noqa: BLE001 - user errors become messages; the rest re-raise
         message = user_error_message(err)
         if message is None:
             raise
         fail(message)
+
+
+@data_app.command(context_settings=_PASS_THROUGH, epilog=_EPILOG)
+def build(
+    ctx: typer.Context,
+    corpus: Corpus = "wiki",
+    input: Inputs = None,
+    out: Annotated[Optional[str], typer.Option(help="Shard directory to write (local path or gs://...). Default: shards/<corpus>.")] = None,
+    overwrite: Overwrite = False,
+    vocab: Annotated[
+        Optional[Path],
+        typer.Option(exists=True, help="Reuse this vocab (vocab.txt, tokenizer.json, or a tokenizer/checkpoint directory) instead of training one."),
+    ] = None,
+    vocab_size: VocabSize = 30522,
+    cased: Cased = False,
+    vocab_sample_docs: VocabSampleDocs = 50_000,
+    max_seq_length: Annotated[int, typer.Option(help="Longest example in tokens, [CLS]/[SEP] included (128 for Small, 512 for Base/Large).")] = 128,
+    validation_fraction: Annotated[float, typer.Option(help="Share of documents held out as the validation split.")] = 0.005,
+    num_shards: Annotated[Optional[int], typer.Option(help="Number of train shards (validation gets one). Default: as many as --shard-size-mb gives.")] = None,
+    shard_size_mb: Annotated[float, typer.Option(help="Target size of a train shard in MB, when --num-shards is not given.")] = 64.0,
+    seed: Seed = 12345,
+    dedup: Dedup = "both",
+    no_dedup: NoDedup = False,
+    dedup_threshold: DedupThreshold = 0.8,
+    minhash_perms: MinhashPerms = 128,
+    shingle_size: ShingleSize = 5,
+    min_words: MinWords = 50,
+    keep_disambiguation: KeepDisambiguation = False,
+    workers: Workers = 1,
+) -> None:
+    """Read a corpus, clean and deduplicate it, train or reuse a WordPiece vocab, pack ELECTRA examples, write Arrow shards + manifest."""
+    fields = dict(locals())  # the options are the config's fields, less these:
+    for name in ("ctx", "input", "out", "vocab", "workers"):
+        fields.pop(name)
+    from electra_data.pipelines.build import run_build
+
+    cfg = _config(**fields, inputs=input, out=out or "", vocab=str(vocab) if vocab else None)
+    manifest = _run(run_build, cfg, list(ctx.args), workers, f"building {cfg.out}")
     if manifest.get("dry_run"):
         _out.print(f"dry run: the job was built and validated, nothing was run; staged: {', '.join(manifest['staged'])}")
         return
     _print_summary(cfg.out, manifest)
 
 
-def _quiet_beam() -> None:
-    # Beam logs every stage of the local runner at INFO/WARNING; our summary says what matters.
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
-    logging.getLogger().setLevel(logging.ERROR)
+@data_app.command(context_settings=_PASS_THROUGH, epilog=_EPILOG)
+def vocab(
+    ctx: typer.Context,
+    out: Annotated[str, typer.Option(help="Directory for the vocab files (tokenizer.json, vocab.txt, ...); `build --vocab` takes it.")],
+    corpus: Corpus = "wiki",
+    input: Inputs = None,
+    overwrite: Overwrite = False,
+    vocab_size: VocabSize = 30522,
+    cased: Cased = False,
+    vocab_sample_docs: VocabSampleDocs = 50_000,
+    seed: Seed = 12345,
+    dedup: Dedup = "both",
+    no_dedup: NoDedup = False,
+    dedup_threshold: DedupThreshold = 0.8,
+    minhash_perms: MinhashPerms = 128,
+    shingle_size: ShingleSize = 5,
+    min_words: MinWords = 50,
+    keep_disambiguation: KeepDisambiguation = False,
+    workers: Workers = 1,
+) -> None:
+    """Train a WordPiece vocab alone, on the same cleaned and deduplicated documents a build uses."""
+    fields = dict(locals())  # the options are the config's fields, less these:
+    for name in ("ctx", "input", "workers"):
+        fields.pop(name)
+    from electra_data.pipelines.build import run_vocab
+
+    cfg = _config(**fields, inputs=input)
+    facts = _run(run_vocab, cfg, list(ctx.args), workers, f"training a vocab for {cfg.out}")
+    if facts.get("dry_run"):
+        _out.print("dry run: the job was built and validated, nothing was run")
+        return
+    casing = "uncased" if facts["lowercase"] else "cased"
+    _out.print(f"wrote a {facts['vocab_size']:,}-entry {casing} WordPiece vocab to {facts['path']} (sha256 {facts['vocab_sha256'][:12]}...)")
+
+
+@data_app.command()
+def verify(directory: DatasetDir) -> None:
+    """Check a shard directory: checksums, schema, every row's ids and structure, counts against the manifest."""
+    from electra_data.verify import verify_dataset
+
+    try:
+        manifest = verify_dataset(str(directory))
+    except UserError as err:
+        fail(f"{directory}: {err}")
+    examples = sum(s["examples"] for s in manifest["shards"])
+    _out.print(f"OK: {len(manifest['shards'])} shards, {examples:,} examples match {directory}/manifest.json")
+
+
+@data_app.command()
+def inspect(
+    directory: DatasetDir,
+    examples: Annotated[int, typer.Option(min=0, help="Decoded examples to show.")] = 3,
+) -> None:
+    """Show a shard directory: counts, length histogram, padding share and decoded examples."""
+    from electra_data.verify import describe_dataset
+
+    try:
+        info = describe_dataset(str(directory), examples=examples)
+    except UserError as err:
+        fail(f"{directory}: {err}")
+    table = Table(title=f"{directory}", show_header=False)
+    for split, s in info["splits"].items():
+        table.add_row(split, f"{s['examples']:,} examples, {s['tokens']:,} tokens")
+    table.add_row("shards", str(info["shards"]))
+    table.add_row("single-segment share", f"{info['single_segment_share']:.1%}")
+    table.add_row("padding share", f"{info['padding_share']:.1%}")
+    peak = max((c for _, _, c in info["length_histogram"]), default=0) or 1
+    for lo, hi, count in info["length_histogram"]:
+        table.add_row(f"length {lo}-{hi}", f"{count:>8,} {'#' * round(30 * count / peak)}")
+    _out.print(table)
+    for ex in info["decoded"]:
+        _out.print(f"[bold]{ex['shard']} row {ex['row']}[/]")
+        for i, segment in enumerate(ex["segments"]):
+            _out.print(f"  {'AB'[i]}: {segment}", markup=False, highlight=False)
 
 
 def _print_summary(out: str, manifest: dict) -> None:

@@ -41,18 +41,16 @@ from electra_data.pipelines.read import ReadWiki
 from electra_data.pipelines.tokenize import PackExamples, TrainVocab
 from electra_data.pipelines.write import BUILD_DIR, WriteJson, WriteRejectsSample, WriteShards, WriteTokenizer
 
-__all__ = ["build_graph", "is_local", "pipeline_options", "run_build"]
+__all__ = ["build_graph", "vocab_graph", "is_local", "pipeline_options", "run_build", "run_vocab"]
 
 # What a build writes into its output directory; anything else there means it is not ours.
 _OUTPUT_ENTRIES = {MANIFEST, "tokenizer", "reports", BUILD_DIR, *SPLITS}
 
 
-def build_graph(p: beam.Pipeline, cfg: BuildConfig, tokenizer_json: str | None = None) -> None:
-    """Add the whole build to ``p``. ``tokenizer_json`` reuses a vocab instead of training one."""
-    out = cfg.out
-    docs, read_rejected = p | "ReadWiki" >> ReadWiki(cfg.inputs, keep_disambiguation=cfg.keep_disambiguation)
-    read = docs
-    docs, clean_rejected = docs | "Clean" >> CleanDocuments(cfg.quality)
+def _documents(p: beam.Pipeline, cfg: BuildConfig):
+    """Read, clean and deduplicate: (documents read, rejected at reading, kept, all rejected)."""
+    read, read_rejected = p | "ReadWiki" >> ReadWiki(cfg.inputs, keep_disambiguation=cfg.keep_disambiguation)
+    docs, clean_rejected = read | "Clean" >> CleanDocuments(cfg.quality)
     rejected = [read_rejected, clean_rejected]
     if cfg.exact_dedup:
         docs, dups = docs | "ExactDedup" >> ExactDedup()
@@ -63,14 +61,30 @@ def build_graph(p: beam.Pipeline, cfg: BuildConfig, tokenizer_json: str | None =
         )
         docs, dups = docs | "NearDedup" >> near
         rejected.append(dups)
+    return read, read_rejected, docs, rejected | "AllRejected" >> beam.Flatten()
 
+
+def _train_vocab(docs, cfg: BuildConfig):
+    return docs | "TrainVocab" >> TrainVocab(
+        vocab_size=cfg.vocab_size, lowercase=cfg.lowercase, sample_docs=cfg.vocab_sample_docs, seed=cfg.seed
+    )
+
+
+def vocab_graph(p: beam.Pipeline, cfg: BuildConfig) -> None:
+    """Add ``electra-data vocab`` to ``p``: the build's documents -> a tokenizer in ``cfg.out``."""
+    _, _, docs, _ = _documents(p, cfg)
+    _ = _train_vocab(docs, cfg) | "WriteTokenizer" >> WriteTokenizer(cfg.out, max_seq_length=cfg.max_seq_length)
+
+
+def build_graph(p: beam.Pipeline, cfg: BuildConfig, tokenizer_json: str | None = None) -> None:
+    """Add the whole build to ``p``. ``tokenizer_json`` reuses a vocab instead of training one."""
+    out = cfg.out
+    read, read_rejected, docs, all_rejected = _documents(p, cfg)
     if tokenizer_json is None:
-        tokenizer = docs | "TrainVocab" >> TrainVocab(
-            vocab_size=cfg.vocab_size, lowercase=cfg.lowercase, sample_docs=cfg.vocab_sample_docs, seed=cfg.seed
-        )
+        tokenizer = _train_vocab(docs, cfg)
     else:
         tokenizer = p | "GivenVocab" >> beam.Create([tokenizer_json])
-    _ = tokenizer | "WriteTokenizer" >> WriteTokenizer(out, max_seq_length=cfg.max_seq_length)
+    _ = tokenizer | "WriteTokenizer" >> WriteTokenizer(fsio.join(out, "tokenizer"), max_seq_length=cfg.max_seq_length)
 
     examples, pack_stats = docs | "Pack" >> PackExamples(
         tokenizer, max_seq_length=cfg.max_seq_length, seed=cfg.seed, validation_fraction=cfg.validation_fraction
@@ -80,7 +94,6 @@ def build_graph(p: beam.Pipeline, cfg: BuildConfig, tokenizer_json: str | None =
     )
     _ = shards | "ShardIndex" >> WriteJson(fsio.join(out, BUILD_DIR, "shards.json"))
 
-    all_rejected = rejected | "AllRejected" >> beam.Flatten()
     _ = all_rejected | "RejectsReport" >> WriteRejectsSample(fsio.join(out, "reports", "rejects.jsonl"))
     tallies = (
         (
@@ -258,6 +271,17 @@ def _manifest(cfg: BuildConfig, tokenizer_json: str, trained: bool, wall: float,
     }
 
 
+def _make_pipeline(beam_args: list[str], workers: int) -> tuple[beam.Pipeline, bool]:
+    """The pipeline to run on, and whether it is a ``--dry_run``."""
+    local = is_local(beam_args)
+    options = pipeline_options(beam_args if local else _ship_package(beam_args), workers)
+    dry_run = bool(options.get_all_options(retain_unknown_options=True).get("dry_run"))
+    try:
+        return beam.Pipeline(runner=FnApiRunner() if local else None, options=options), dry_run
+    except ValueError as err:  # Beam validates the options here: a user's mistake
+        raise UserError(f"Beam pipeline options: {' '.join(str(err).split())}") from err
+
+
 def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) -> dict:
     """Run the build and write the manifest; returns it.
 
@@ -270,16 +294,10 @@ def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
     """
     _check_inputs(cfg)
     tokenizer_json = load_tokenizer(cfg.vocab, lowercase=None).to_str() if cfg.vocab else None
-    local = is_local(list(beam_args))
-    options = pipeline_options(list(beam_args) if local else _ship_package(list(beam_args)), workers)
-    dry_run = bool(options.get_all_options(retain_unknown_options=True).get("dry_run"))
+    pipeline, dry_run = _make_pipeline(list(beam_args), workers)
     if not dry_run:
         _prepare_out_dir(cfg)
     start = time.perf_counter()
-    try:
-        pipeline = beam.Pipeline(runner=FnApiRunner() if local else None, options=options)
-    except ValueError as err:  # Beam validates the options here: a user's mistake
-        raise UserError(f"Beam pipeline options: {' '.join(str(err).split())}") from err
     build_graph(pipeline, cfg, tokenizer_json)
     result = pipeline.run()
     if dry_run:
@@ -296,3 +314,33 @@ def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
         shutil.rmtree(os.path.join(cfg.out, BUILD_DIR), ignore_errors=True)
     logging.getLogger(__name__).info("wrote %s", fsio.join(cfg.out, MANIFEST))
     return read_manifest(cfg.out)  # what the trainer will read: fail here, not there
+
+
+def run_vocab(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) -> dict:
+    """Train a vocab on the build's cleaned, deduplicated documents and write it to ``cfg.out``.
+
+    Returns:
+        The vocab's facts: ``path``, ``vocab_size``, ``lowercase``, ``vocab_sha256``.
+
+    Raises:
+        UserError: for bad inputs, or a vocab already in ``cfg.out`` without ``overwrite``.
+    """
+    from tokenizers import Tokenizer
+
+    _check_inputs(cfg)
+    target = fsio.join(cfg.out, "tokenizer.json")
+    if fsio.exists(target) and not cfg.overwrite:
+        raise UserError(f"{cfg.out} already holds a vocab; pass --overwrite to replace it")
+    pipeline, dry_run = _make_pipeline(list(beam_args), workers)
+    vocab_graph(pipeline, cfg)
+    result = pipeline.run()
+    if dry_run:
+        return {"dry_run": True, "staged": _staged_files(result)}
+    result.wait_until_finish()
+    tokenizer = Tokenizer.from_str(fsio.read_bytes(target).decode("utf-8"))
+    return {
+        "path": cfg.out,
+        "vocab_size": tokenizer.get_vocab_size(with_added_tokens=True),
+        "lowercase": is_lowercase(tokenizer),
+        "vocab_sha256": vocab_sha256(tokenizer),
+    }

@@ -97,21 +97,21 @@ class WriteShards(beam.PTransform):
         )
 
 
-def _write_tokenizer(tokenizer_json: str, out_dir: str, max_seq_length: int) -> None:
+def _write_tokenizer(tokenizer_json: str, directory: str, max_seq_length: int) -> None:
     files = tokenizer_files(Tokenizer.from_str(tokenizer_json), max_seq_length=max_seq_length)
     for name, data in files.items():
-        fsio.write_bytes_atomic(fsio.join(out_dir, "tokenizer", name), data)
+        fsio.write_bytes_atomic(fsio.join(directory, name), data)
 
 
 class WriteTokenizer(beam.PTransform):
-    """The tokenizer JSON -> ``<out>/tokenizer/`` (loadable with ``AutoTokenizer``)."""
+    """The tokenizer JSON -> files in ``directory`` that ``AutoTokenizer`` loads."""
 
-    def __init__(self, out_dir: str, *, max_seq_length: int):
+    def __init__(self, directory: str, *, max_seq_length: int):
         super().__init__()
-        self._out_dir, self._max_seq_length = out_dir, max_seq_length
+        self._directory, self._max_seq_length = directory, max_seq_length
 
     def expand(self, tokenizer):
-        return tokenizer | "WriteTokenizerFiles" >> beam.Map(_write_tokenizer, self._out_dir, self._max_seq_length)
+        return tokenizer | "WriteTokenizerFiles" >> beam.Map(_write_tokenizer, self._directory, self._max_seq_length)
 
 
 def _jsonl(records: Iterable[dict]) -> bytes:
