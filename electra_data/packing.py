@@ -20,7 +20,11 @@ import random
 from collections import deque
 from collections.abc import Iterator, Sequence
 
-__all__ = ["MIN_SEQ_LENGTH", "pack_document"]
+from tokenizers import Tokenizer
+
+from electra_data.sentences import split_paragraphs, split_sentences
+
+__all__ = ["MIN_SEQ_LENGTH", "pack_document", "tokenize_document"]
 
 # [CLS] A [SEP] B [SEP] needs 3 special tokens; 5 is also the reference's shortest random target.
 MIN_SEQ_LENGTH = 5
@@ -102,3 +106,10 @@ def _split_segments(
         else:
             b += sentence
     return a, b
+
+
+def tokenize_document(text: str, tokenizer: Tokenizer) -> list[list[int]]:
+    """Token ids of each sentence of a cleaned document (paragraphs split on blank lines)."""
+    sentences = [s for p in split_paragraphs(text) for s in split_sentences(p)]
+    # encode_batch_fast skips character offsets, which packing never needs: ~1.4x faster
+    return [e.ids for e in tokenizer.encode_batch_fast(sentences, add_special_tokens=False)]

@@ -29,15 +29,11 @@ _ABBREVIATIONS = frozenset(
 
 # Candidate boundary: end punctuation, optional closers, then whitespace, then an opener.
 _BOUNDARY = re.compile(r"""([.!?]+["'\u201d\u2019)\]]*)(\s+)(?=["'\u201c\u2018(\[]?[A-Z0-9\u00C0-\u024F])""")
-_LAST_WORD = re.compile(r"(\S+)$")
 
 
-def _is_abbreviation(text_before: str) -> bool:
-    """Whether the word ending right before a full stop is an abbreviation or an initial."""
-    match = _LAST_WORD.search(text_before)
-    if match is None:
-        return False
-    word = match.group(1).lstrip("\"'(\u201c\u2018[").lower()
+def _is_abbreviation(text: str, start: int, stop: int) -> bool:
+    """Whether the word ending at ``text[stop]`` (a full stop) is an abbreviation or an initial."""
+    word = text[text.rfind(" ", start, stop) + 1 : stop].lstrip("\"'(\u201c\u2018[").lower()
     if len(word) == 1 and word.isalpha():
         return True  # an initial: "J. Smith"
     return word in _ABBREVIATIONS
@@ -57,8 +53,7 @@ def split_sentences(paragraph: str) -> list[str]:
     sentences: list[str] = []
     start = 0
     for match in _BOUNDARY.finditer(paragraph):
-        punct = match.group(1)
-        if punct == "." and _is_abbreviation(paragraph[start : match.start(1)]):
+        if match.group(1) == "." and _is_abbreviation(paragraph, start, match.start(1)):
             continue
         sentences.append(paragraph[start : match.end(1)])
         start = match.end(2)

@@ -10,8 +10,7 @@ from apache_beam import pvalue
 from tokenizers import Tokenizer
 
 from electra_data.documents import Document, stable_hash, stable_unit
-from electra_data.packing import pack_document
-from electra_data.sentences import split_paragraphs, split_sentences
+from electra_data.packing import pack_document, tokenize_document
 from electra_data.vocab import special_token_ids, train_wordpiece
 from electra_data.pipelines.metrics import stage_timer
 
@@ -78,8 +77,7 @@ class _PackFn(beam.DoFn):
     def process(self, doc: Document, tokenizer_json: str, holdout_key: str | None) -> Iterator:
         tokenizer = self._tokenizer(tokenizer_json)
         with stage_timer("tokenize_pack"):
-            sentences = [s for p in split_paragraphs(doc.text) for s in split_sentences(p)]
-            ids = [e.ids for e in tokenizer.encode_batch(sentences, add_special_tokens=False)]
+            ids = tokenize_document(doc.text, tokenizer)
             examples = pack_document(
                 ids,
                 max_seq_length=self._max_seq_length,
