@@ -47,11 +47,16 @@ def user_error_message(exc: BaseException) -> str | None:
 
 
 # Options shared by `build` and `vocab`: the corpus, its cleaning and dedup, and the vocab.
-Corpus = Annotated[str, typer.Option(help="Corpus kind: 'wiki' (MediaWiki pages-articles XML dumps, .xml or .xml.bz2).")]
+Corpus = Annotated[str, typer.Option(help="wiki (MediaWiki pages-articles .xml/.xml.bz2 dumps), books (plain-text books, one per file), wiki+books, or the path, directory or glob of a domain corpus.")]
 Inputs = Annotated[
     Optional[list[str]],
-    typer.Option("--input", "-i", help="Input file (local or gs://...); repeat for several. Default: the bundled sample."),
+    typer.Option("--input", "-i", help="Input file, directory or glob (local or gs://...); repeat for several. Default: the bundled sample of wiki/books."),
 ]
+Format = Annotated[Optional[str], typer.Option("--format", help="Domain corpus format: text, jsonl (.jsonl/.jsonl.gz/.jsonl.zst), parquet, rst or markdown. Default: from each file's extension.")]
+TextField = Annotated[str, typer.Option(help="JSONL field / Parquet column holding the text.")]
+DocSeparator = Annotated[str, typer.Option(help="Domain text files: 'file' (one document per file) or 'blank-line' (one per blank-line separated block).")]
+KeepCode = Annotated[bool, typer.Option(help="Keep code blocks of reStructuredText/Markdown documents (dropped by default).")]
+OnError = Annotated[str, typer.Option(help="Corrupt input: 'fail' stops with a message naming the file; 'skip' skips the bad record or stream and counts it.")]
 Overwrite = Annotated[bool, typer.Option(help="Replace what an earlier run wrote in --out.")]
 VocabSize = Annotated[int, typer.Option(help="Entries of the trained WordPiece vocab (may come out smaller on a small corpus).")]
 Cased = Annotated[bool, typer.Option(help="Train a cased vocab (default: uncased with accents stripped, as BERT/ELECTRA).")]
@@ -101,7 +106,7 @@ def _run(step, cfg, beam_args: list[str], workers: int, what: str) -> dict:
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
     logging.getLogger().setLevel(logging.ERROR)
     try:
-        with stderr.status(f"{what} from {len(cfg.inputs)} {cfg.corpus} file(s)..."):
+        with stderr.status(f"{what} from {cfg.corpus}..."):
             return step(cfg, beam_args, workers=workers)
     except Exception as err:  # noqa: BLE001 - user errors become messages; the rest re-raise
         message = user_error_message(err)
@@ -115,7 +120,12 @@ def build(
     ctx: typer.Context,
     corpus: Corpus = "wiki",
     input: Inputs = None,
-    out: Annotated[Optional[str], typer.Option(help="Shard directory to write (local path or gs://...). Default: shards/<corpus>.")] = None,
+    format: Format = None,
+    text_field: TextField = "text",
+    doc_separator: DocSeparator = "file",
+    keep_code: KeepCode = False,
+    on_error: OnError = "fail",
+    out: Annotated[Optional[str], typer.Option(help="Shard directory to write (local path or gs://...). Default: shards/<corpus name>.")] = None,
     overwrite: Overwrite = False,
     vocab: Annotated[
         Optional[Path],
@@ -158,6 +168,11 @@ def vocab(
     out: Annotated[str, typer.Option(help="Directory for the vocab files (tokenizer.json, vocab.txt, ...); `build --vocab` takes it.")],
     corpus: Corpus = "wiki",
     input: Inputs = None,
+    format: Format = None,
+    text_field: TextField = "text",
+    doc_separator: DocSeparator = "file",
+    keep_code: KeepCode = False,
+    on_error: OnError = "fail",
     overwrite: Overwrite = False,
     vocab_size: VocabSize = 30522,
     cased: Cased = False,

@@ -7,27 +7,23 @@ reads only this object. It is written into the manifest, so every dataset says h
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from electra_data.clean import QualityConfig
+from electra_data.domain import FORMATS
+from electra_data.inputs import NAMED_CORPORA, corpus_sources
 from electra_data.dedup import lsh_params
 from electra_data.packing import MIN_SEQ_LENGTH
 
-__all__ = ["CORPORA", "DEDUP_MODES", "SAMPLE_DATA", "BuildConfig", "default_inputs"]
+__all__ = ["DEDUP_MODES", "DOC_SEPARATORS", "ON_ERROR", "BuildConfig"]
 
-CORPORA = ("wiki",)
 DEDUP_MODES = ("both", "exact", "near", "none")
+DOC_SEPARATORS = ("file", "blank-line")
+ON_ERROR = ("fail", "skip")
 # Position embeddings of the released ELECTRA models stop at 512.
 MAX_MODEL_LENGTH = 512
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
-
-
-def default_inputs(corpus: str) -> tuple[str, ...]:
-    """The bundled sample for a corpus, so that ``build --corpus wiki`` runs with no other flag."""
-    if corpus == "wiki":
-        return tuple(str(p) for p in sorted((SAMPLE_DATA / "wikipedia").glob("*.bz2")))
-    return ()
 
 
 @dataclass(frozen=True)
@@ -35,8 +31,17 @@ class BuildConfig:
     """Everything that decides the content of a shard directory.
 
     Attributes:
-        corpus: which reader to use: ``wiki`` (MediaWiki XML dumps).
-        inputs: dump files; empty means the bundled sample.
+        corpus: ``wiki`` (MediaWiki XML dumps), ``books`` (plain-text books), ``wiki+books``, or
+            the path, directory or glob of a domain corpus.
+        inputs: files, directories or globs to read; empty means the bundled sample.
+        format: domain corpus format (``text``, ``jsonl``, ``parquet``, ``rst``, ``markdown``);
+            None infers it from each file's extension.
+        text_field: the JSONL field or Parquet column holding the text.
+        doc_separator: a domain text file is one document (``file``) or one per blank-line
+            separated block (``blank-line``).
+        keep_code: keep code blocks of reStructuredText/Markdown documents.
+        on_error: a corrupt record or stream stops the build (``fail``) or is skipped and counted
+            (``skip``).
         out: the shard directory to write.
         overwrite: replace an existing dataset in ``out``.
         vocab: reuse this vocab (vocab.txt, tokenizer.json or a checkpoint dir) instead of
@@ -60,6 +65,11 @@ class BuildConfig:
 
     corpus: str = "wiki"
     inputs: tuple[str, ...] = ()
+    format: str | None = None
+    text_field: str = "text"
+    doc_separator: str = "file"
+    keep_code: bool = False
+    on_error: str = "fail"
     out: str = ""
     overwrite: bool = False
     vocab: str | None = None
@@ -79,12 +89,17 @@ class BuildConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
 
     def __post_init__(self) -> None:
-        if self.corpus not in CORPORA:
-            raise ValueError(f"--corpus must be one of {', '.join(CORPORA)}, got {self.corpus!r}")
-        if not self.inputs:
-            object.__setattr__(self, "inputs", default_inputs(self.corpus))
+        if not self.corpus.strip():
+            raise ValueError("--corpus must be wiki, books, wiki+books or the path of a domain corpus")
+        corpus_sources(self.corpus, self.inputs)  # raises ValueError for wiki+books of one kind
         if not self.out:
-            object.__setattr__(self, "out", str(Path("shards") / self.corpus))
+            object.__setattr__(self, "out", str(Path("shards") / self.name))
+        if self.format is not None and self.format not in FORMATS:
+            raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.doc_separator not in DOC_SEPARATORS:
+            raise ValueError(f"--doc-separator must be one of {', '.join(DOC_SEPARATORS)}, got {self.doc_separator!r}")
+        if self.on_error not in ON_ERROR:
+            raise ValueError(f"--on-error must be one of {', '.join(ON_ERROR)}, got {self.on_error!r}")
         if self.dedup not in DEDUP_MODES:
             raise ValueError(f"--dedup must be one of {', '.join(DEDUP_MODES)}, got {self.dedup!r}")
         if not MIN_SEQ_LENGTH <= self.max_seq_length <= MAX_MODEL_LENGTH:
@@ -107,6 +122,19 @@ class BuildConfig:
         if self.minhash_perms < 16:
             raise ValueError(f"--minhash-perms must be at least 16, got {self.minhash_perms}")
         lsh_params(self.dedup_threshold, self.minhash_perms)  # raises ValueError if unreachable
+
+    @property
+    def sources(self) -> dict[str, tuple[str, ...]]:
+        """Input patterns per source: ``wiki``, ``books`` or ``domain``."""
+        return corpus_sources(self.corpus, self.inputs)
+
+    @property
+    def name(self) -> str:
+        """A short name of the corpus, for the default output directory."""
+        if self.corpus in NAMED_CORPORA:
+            return self.corpus
+        stem = re.split(r"[*?\[]", self.corpus)[0].rstrip("/\\")
+        return Path(stem).name.split(".")[0] or "corpus"
 
     @property
     def exact_dedup(self) -> bool:

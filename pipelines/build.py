@@ -32,12 +32,13 @@ from electra_data import fsio
 from electra_data.config import BuildConfig
 from electra_data.dedup import MINHASH_SCHEME, lsh_params
 from electra_data.errors import UserError
+from electra_data.inputs import resolve
 from electra_data.shards import FORMAT_NAME, FORMAT_VERSION, MANIFEST, SPLITS, read_manifest, write_manifest
 from electra_data.vocab import is_lowercase, load_tokenizer, special_token_ids, vocab_sha256
 from electra_data.pipelines.clean import CleanDocuments
 from electra_data.pipelines.dedup import ExactDedup, NearDedup
 from electra_data.pipelines.metrics import TIME_NAMESPACE
-from electra_data.pipelines.read import ReadWiki
+from electra_data.pipelines.read import ReadBooks, ReadDomain, ReadWiki
 from electra_data.pipelines.tokenize import PackExamples, TrainVocab
 from electra_data.pipelines.write import BUILD_DIR, WriteJson, WriteRejectsSample, WriteShards, WriteTokenizer
 
@@ -47,9 +48,30 @@ __all__ = ["build_graph", "vocab_graph", "is_local", "pipeline_options", "run_bu
 _OUTPUT_ENTRIES = {MANIFEST, "tokenizer", "reports", BUILD_DIR, *SPLITS}
 
 
-def _documents(p: beam.Pipeline, cfg: BuildConfig):
+def _read(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]]):
+    """Every source's reader: (documents read, rejected while reading), each source flattened."""
+    parts = []
+    if "wiki" in files:
+        parts.append(p | "ReadWiki" >> ReadWiki(files["wiki"], keep_disambiguation=cfg.keep_disambiguation, on_error=cfg.on_error))
+    if "books" in files:
+        parts.append(p | "ReadBooks" >> ReadBooks(files["books"], on_error=cfg.on_error))
+    if "domain" in files:
+        root = os.path.commonpath([os.path.dirname(f) for f in files["domain"]]) if fsio.is_local(files["domain"][0]) else ""
+        parts.append(p | "ReadDomain" >> ReadDomain(
+            files["domain"], root=root, fmt=cfg.format, text_field=cfg.text_field,
+            doc_separator=cfg.doc_separator, keep_code=cfg.keep_code, on_error=cfg.on_error,
+        ))  # fmt: skip
+    if len(parts) == 1:
+        return parts[0]
+    return (
+        [docs for docs, _ in parts] | "AllSources" >> beam.Flatten(),
+        [rejected for _, rejected in parts] | "AllSourcesRejected" >> beam.Flatten(),
+    )
+
+
+def _documents(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]]):
     """Read, clean and deduplicate: (documents read, rejected at reading, kept, all rejected)."""
-    read, read_rejected = p | "ReadWiki" >> ReadWiki(cfg.inputs, keep_disambiguation=cfg.keep_disambiguation)
+    read, read_rejected = _read(p, cfg, files)
     docs, clean_rejected = read | "Clean" >> CleanDocuments(cfg.quality)
     rejected = [read_rejected, clean_rejected]
     if cfg.exact_dedup:
@@ -64,22 +86,32 @@ def _documents(p: beam.Pipeline, cfg: BuildConfig):
     return read, read_rejected, docs, rejected | "AllRejected" >> beam.Flatten()
 
 
+def _tally(name: str):
+    """(counter, 1) pairs for a record: the total, and the record's source's own counter."""
+    return lambda record: [(name, 1), (f"{record.source}/{name}", 1)]
+
+
 def _train_vocab(docs, cfg: BuildConfig):
     return docs | "TrainVocab" >> TrainVocab(
         vocab_size=cfg.vocab_size, lowercase=cfg.lowercase, sample_docs=cfg.vocab_sample_docs, seed=cfg.seed
     )
 
 
-def vocab_graph(p: beam.Pipeline, cfg: BuildConfig) -> None:
+def vocab_graph(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]]) -> None:
     """Add ``electra-data vocab`` to ``p``: the build's documents -> a tokenizer in ``cfg.out``."""
-    _, _, docs, _ = _documents(p, cfg)
+    _, _, docs, _ = _documents(p, cfg, files)
     _ = _train_vocab(docs, cfg) | "WriteTokenizer" >> WriteTokenizer(cfg.out, max_seq_length=cfg.max_seq_length)
 
 
-def build_graph(p: beam.Pipeline, cfg: BuildConfig, tokenizer_json: str | None = None) -> None:
-    """Add the whole build to ``p``. ``tokenizer_json`` reuses a vocab instead of training one."""
+def build_graph(
+    p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]], tokenizer_json: str | None = None
+) -> None:
+    """Add the whole build to ``p``, reading ``files`` (per source).
+
+    ``tokenizer_json`` reuses a vocab instead of training one.
+    """
     out = cfg.out
-    read, read_rejected, docs, all_rejected = _documents(p, cfg)
+    read, read_rejected, docs, all_rejected = _documents(p, cfg, files)
     if tokenizer_json is None:
         tokenizer = _train_vocab(docs, cfg)
     else:
@@ -97,10 +129,10 @@ def build_graph(p: beam.Pipeline, cfg: BuildConfig, tokenizer_json: str | None =
     _ = all_rejected | "RejectsReport" >> WriteRejectsSample(fsio.join(out, "reports", "rejects.jsonl"))
     tallies = (
         (
-            read | "TallyRead" >> beam.Map(lambda _: ("read", 1)),
-            read_rejected | "TallyReadRejected" >> beam.Map(lambda _: ("read", 1)),
-            docs | "TallyKept" >> beam.Map(lambda _: ("kept", 1)),
-            all_rejected | "TallyDropped" >> beam.Map(lambda r: (f"dropped:{r.reason}", 1)),
+            read | "TallyRead" >> beam.FlatMap(_tally("read")),
+            read_rejected | "TallyReadRejected" >> beam.FlatMap(_tally("read")),
+            docs | "TallyKept" >> beam.FlatMap(_tally("kept")),
+            all_rejected | "TallyDropped" >> beam.FlatMap(lambda r: _tally(f"dropped:{r.reason}")(r)),
             pack_stats,
         )
         | "Tallies" >> beam.Flatten()
@@ -195,14 +227,6 @@ def _prepare_out_dir(cfg: BuildConfig) -> None:
         shutil.rmtree(os.path.join(out, entry), ignore_errors=True)
 
 
-def _check_inputs(cfg: BuildConfig) -> None:
-    if not cfg.inputs:
-        raise UserError(f"no input files for --corpus {cfg.corpus}; pass --input PATH")
-    for path in cfg.inputs:
-        if fsio.is_local(path) and not os.path.isfile(path):
-            raise UserError(f"--input {path}: no such file")
-
-
 def _stage_seconds(result) -> dict[str, float]:
     try:
         counters = result.metrics().query(MetricsFilter().with_namespace(TIME_NAMESPACE))["counters"]
@@ -215,7 +239,21 @@ def _stage_seconds(result) -> dict[str, float]:
     return {k: round(v, 2) for k, v in sorted(seconds.items())}
 
 
-def _manifest(cfg: BuildConfig, tokenizer_json: str, trained: bool, wall: float, stage_seconds: dict) -> dict:
+def _by_source(tallies: dict[str, int]) -> dict[str, dict]:
+    sources: dict[str, dict] = {}
+    for key, n in sorted(tallies.items()):
+        if "/" not in key:
+            continue
+        source, name = key.split("/", 1)
+        counts = sources.setdefault(source, {"read": 0, "kept": 0, "dropped": {}})
+        if name.startswith("dropped:"):
+            counts["dropped"][name.split(":", 1)[1]] = n
+        else:
+            counts[name] = n
+    return sources
+
+
+def _manifest(cfg: BuildConfig, files: dict[str, list[str]], tokenizer_json: str, wall: float, stage_seconds: dict) -> dict:
     from tokenizers import Tokenizer
 
     out = cfg.out
@@ -239,11 +277,12 @@ def _manifest(cfg: BuildConfig, tokenizer_json: str, trained: bool, wall: float,
         "tool_version": electra_data.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "config": cfg.to_dict(),
+        "inputs": files,
         "max_seq_length": cfg.max_seq_length,
         "tokenizer": {
             "path": "tokenizer",
             "type": "wordpiece",
-            "trained": trained,
+            "trained": cfg.vocab is None,
             "vocab_size": tokenizer.get_vocab_size(with_added_tokens=True),
             "lowercase": is_lowercase(tokenizer),
             "special_tokens": special_token_ids(tokenizer),
@@ -264,6 +303,7 @@ def _manifest(cfg: BuildConfig, tokenizer_json: str, trained: bool, wall: float,
             "tokens": tokens,
             "padding_share": round(1 - tokens / (examples * cfg.max_seq_length), 4) if examples else 0.0,
             "tokens_lost": tallies.get("tokens", 0) - tallies.get("packed_tokens", 0),
+            "by_source": _by_source(tallies),
         },
         "splits": splits,
         "shards": shards,
@@ -292,13 +332,13 @@ def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
         UserError: for bad inputs, bad pipeline options, or an output directory that holds
             something else.
     """
-    _check_inputs(cfg)
+    files = resolve(cfg.sources)
     tokenizer_json = load_tokenizer(cfg.vocab, lowercase=None).to_str() if cfg.vocab else None
     pipeline, dry_run = _make_pipeline(list(beam_args), workers)
     if not dry_run:
         _prepare_out_dir(cfg)
     start = time.perf_counter()
-    build_graph(pipeline, cfg, tokenizer_json)
+    build_graph(pipeline, cfg, files, tokenizer_json)
     result = pipeline.run()
     if dry_run:
         return {"dry_run": True, "staged": _staged_files(result)}
@@ -306,7 +346,7 @@ def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
     wall = time.perf_counter() - start
     if tokenizer_json is None:
         tokenizer_json = fsio.read_bytes(fsio.join(cfg.out, "tokenizer", "tokenizer.json")).decode("utf-8")
-    manifest = _manifest(cfg, tokenizer_json, cfg.vocab is None, wall, _stage_seconds(result))
+    manifest = _manifest(cfg, files, tokenizer_json, wall, _stage_seconds(result))
     stats = {k: manifest[k] for k in ("counts", "splits", "timing", "tokenizer")}
     fsio.write_bytes_atomic(fsio.join(cfg.out, "reports", "stats.json"), json.dumps(stats, indent=2).encode())
     write_manifest(cfg.out, manifest)
@@ -327,12 +367,12 @@ def run_vocab(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
     """
     from tokenizers import Tokenizer
 
-    _check_inputs(cfg)
+    files = resolve(cfg.sources)
     target = fsio.join(cfg.out, "tokenizer.json")
     if fsio.exists(target) and not cfg.overwrite:
         raise UserError(f"{cfg.out} already holds a vocab; pass --overwrite to replace it")
     pipeline, dry_run = _make_pipeline(list(beam_args), workers)
-    vocab_graph(pipeline, cfg)
+    vocab_graph(pipeline, cfg, files)
     result = pipeline.run()
     if dry_run:
         return {"dry_run": True, "staged": _staged_files(result)}

@@ -1,35 +1,59 @@
-"""Corpus readers: turn input files into ``Document``s, dropping what is not prose."""
+"""Corpus readers: turn input files into ``Document``s, dropping what is not prose.
+
+Each reader takes the list of files, spreads them over the workers and streams each file in one
+worker (Wikipedia dumps: the wikitext-to-text conversion after that is spread again, since one
+dump file holds millions of pages). A corrupt record or stream either stops the build with a
+``CorpusError`` naming the file (``on_error="fail"``) or becomes a rejected record with its own
+reason (``on_error="skip"``), so nothing is lost silently.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
 from apache_beam import pvalue
 
+from electra_data import fsio
+from electra_data.books import read_book
 from electra_data.documents import Document, Rejected
-from electra_data.wiki import Page, iter_pages, page_drop_reason
+from electra_data.domain import BadRecord, infer_format, iter_documents
+from electra_data.errors import CorpusError
+from electra_data.wiki import iter_pages, page_drop_reason
 from electra_data.wikitext import wikitext_to_text
 from electra_data.pipelines.metrics import REJECTED, count_drop, stage_timer
 
-__all__ = ["ReadWiki"]
+__all__ = ["ReadWiki", "ReadBooks", "ReadDomain"]
+
+
+def _reject(source: str, key: str, reason: str, message: str) -> pvalue.TaggedOutput:
+    count_drop(reason)
+    return pvalue.TaggedOutput(REJECTED, Rejected(f"{source}:{key}", source, key, reason, message[:300]))
 
 
 class _ReadPagesFn(beam.DoFn):
     """Stream one dump file; article pages go on as raw wikitext, others are rejected."""
 
-    def __init__(self, keep_disambiguation: bool):
+    def __init__(self, keep_disambiguation: bool, on_error: str):
         self._keep_disambiguation = keep_disambiguation
+        self._on_error = on_error
 
     def process(self, path: str) -> Iterator:
-        for page in iter_pages(path):
-            doc = Document(f"wiki:{page.id}", "wiki", page.title, page.text)
-            reason = page_drop_reason(page, keep_disambiguation=self._keep_disambiguation)
-            if reason is None:
-                yield doc
-            else:
-                count_drop(reason)
-                yield pvalue.TaggedOutput(REJECTED, Rejected.of(doc, reason))
+        try:
+            for page in iter_pages(path):
+                doc = Document(f"wiki:{page.id}", "wiki", page.title, page.text)
+                reason = page_drop_reason(page, keep_disambiguation=self._keep_disambiguation)
+                if reason is None:
+                    yield doc
+                else:
+                    count_drop(reason)
+                    yield pvalue.TaggedOutput(REJECTED, Rejected.of(doc, reason))
+        except CorpusError as err:
+            if self._on_error == "fail":
+                raise
+            # the pages read before the damage are kept; the rest of the stream is one rejection
+            yield _reject("wiki", os.path.basename(path), "corrupt_stream", str(err))
 
 
 def _to_plain_text(doc: Document) -> Document:
@@ -38,27 +62,93 @@ def _to_plain_text(doc: Document) -> Document:
 
 
 class ReadWiki(beam.PTransform):
-    """MediaWiki ``pages-articles`` dumps -> (article documents as plain text, rejected pages).
+    """MediaWiki ``pages-articles`` dumps -> (article documents as plain text, rejected pages)."""
 
-    Each file is parsed as a stream by one worker; the Reshuffle then spreads the (costlier)
-    wikitext-to-text conversion over all workers.
-    """
-
-    def __init__(self, paths: Sequence[str], *, keep_disambiguation: bool = False):
+    def __init__(self, paths: Sequence[str], *, keep_disambiguation: bool = False, on_error: str = "fail"):
         super().__init__()
         self._paths = list(paths)
-        self._keep_disambiguation = keep_disambiguation
+        self._fn = _ReadPagesFn(keep_disambiguation, on_error)
 
     def expand(self, pbegin):
         pages = (
             pbegin
             | "DumpPaths" >> beam.Create(self._paths)
-            | "ParsePages"
-            >> beam.ParDo(_ReadPagesFn(self._keep_disambiguation)).with_outputs(REJECTED, main="articles")
+            | "ParsePages" >> beam.ParDo(self._fn).with_outputs(REJECTED, main="articles")
         )
-        docs = (
-            pages.articles
-            | "SpreadPages" >> beam.Reshuffle()
-            | "WikitextToText" >> beam.Map(_to_plain_text)
-        )
+        docs = pages.articles | "SpreadPages" >> beam.Reshuffle() | "WikitextToText" >> beam.Map(_to_plain_text)
         return docs, pages[REJECTED]
+
+
+class _ReadBookFn(beam.DoFn):
+    def __init__(self, on_error: str):
+        self._on_error = on_error
+
+    def process(self, path: str) -> Iterator:
+        name = os.path.basename(path)
+        try:
+            with stage_timer("books"):
+                title, text = read_book(fsio.read_bytes(path), path)
+        except CorpusError as err:
+            if self._on_error == "fail":
+                raise
+            yield _reject("books", name, "invalid_utf8", str(err))
+            return
+        yield Document(f"books:{name}", "books", title or name, text)
+
+
+class ReadBooks(beam.PTransform):
+    """Plain-text books (one document each) -> (documents without Gutenberg boilerplate, rejected)."""
+
+    def __init__(self, paths: Sequence[str], *, on_error: str = "fail"):
+        super().__init__()
+        self._paths = list(paths)
+        self._on_error = on_error
+
+    def expand(self, pbegin):
+        out = (
+            pbegin
+            | "BookPaths" >> beam.Create(self._paths)
+            | "SpreadBooks" >> beam.Reshuffle()
+            | "ReadBook" >> beam.ParDo(_ReadBookFn(self._on_error)).with_outputs(REJECTED, main="books")
+        )
+        return out.books, out[REJECTED]
+
+
+class _ReadDomainFn(beam.DoFn):
+    def __init__(self, root: str, fmt: str | None, options: dict):
+        self._root, self._fmt, self._options = root, fmt, options
+
+    def process(self, path: str) -> Iterator:
+        # keys are relative to the corpus root, so they do not change when the corpus moves
+        rel = os.path.relpath(path, self._root) if fsio.is_local(path) else path
+        records = 0
+        with stage_timer("domain"):
+            for record in iter_documents(path, self._fmt or infer_format(path), **self._options):
+                records += 1
+                key = rel + record.id[len(path):] if record.id.startswith(path) else f"{rel}:{record.id}"
+                if isinstance(record, BadRecord):
+                    yield _reject("domain", key, record.reason, record.message)
+                else:
+                    yield Document(f"domain:{key}", "domain", record.title, record.text)
+        if not records:  # an empty file (or one that is all markup) is counted, not lost
+            yield _reject("domain", rel, "empty", f"{path}: no text")
+
+
+class ReadDomain(beam.PTransform):
+    """Domain corpus files (text, JSONL, Parquet, reStructuredText, Markdown) -> (documents, rejected)."""
+
+    def __init__(self, paths: Sequence[str], *, root: str, fmt: str | None, text_field: str,
+                 doc_separator: str, keep_code: bool, on_error: str):
+        super().__init__()
+        self._paths = list(paths)
+        options = {"text_field": text_field, "doc_separator": doc_separator, "on_error": on_error, "keep_code": keep_code}
+        self._fn = _ReadDomainFn(root, fmt, options)
+
+    def expand(self, pbegin):
+        out = (
+            pbegin
+            | "DomainPaths" >> beam.Create(self._paths)
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "ReadFile" >> beam.ParDo(self._fn).with_outputs(REJECTED, main="docs")
+        )
+        return out.docs, out[REJECTED]

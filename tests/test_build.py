@@ -10,6 +10,7 @@ from transformers import AutoTokenizer
 
 from electra_data.config import BuildConfig
 from electra_data.errors import UserError
+from electra_data.inputs import resolve
 from electra_data.pipelines.build import run_build
 from electra_data.shards import read_manifest
 from corpus_text import WIKI_DUMP
@@ -105,10 +106,15 @@ def test_foreign_directory_is_refused(tmp_path):
 
 
 def test_missing_input_is_refused(tmp_path):
-    with pytest.raises(UserError, match="no such file"):
+    with pytest.raises(UserError, match="no such file, or no file matches it"):
         run_build(BuildConfig(inputs=(str(tmp_path / "nope.xml.bz2"),), out=str(tmp_path / "o")))
+    with pytest.raises(UserError, match="no file matches"):
+        run_build(BuildConfig(corpus=str(tmp_path / "*.jsonl"), out=str(tmp_path / "o")))
 
 
-def test_sample_dump_is_the_default_input():
-    assert BuildConfig().inputs == (str(WIKI_DUMP),)
+def test_bundled_samples_are_the_default_inputs():
+    assert resolve(BuildConfig().sources) == {"wiki": [str(WIKI_DUMP)]}
     assert BuildConfig().out == str(Path("shards") / "wiki")
+    both = resolve(BuildConfig(corpus="wiki+books").sources)
+    assert both["wiki"] == [str(WIKI_DUMP)] and len(both["books"]) == 4
+    assert BuildConfig(corpus="corpora/linux-doc/**/*.rst.txt").out == str(Path("shards") / "linux-doc")

@@ -34,7 +34,9 @@ def test_missing_input_is_a_message_not_a_traceback(tmp_path):
     [
         (["--max-seq-length", "1024"], "--max-seq-length must be between 5 and 512"),
         (["--dedup", "fuzzy"], "--dedup must be one of both, exact, near, none"),
-        (["--corpus", "reddit"], "--corpus must be one of wiki"),
+        (["--on-error", "ignore"], "--on-error must be one of fail, skip"),
+        (["--format", "xlsx"], "--format must be one of text, jsonl, parquet, rst, markdown"),
+        (["--corpus", "wiki+books", "--input", "a.xml.bz2"], "needs both a dump"),
         (["--validation-fraction", "0.9"], "--validation-fraction must be in"),
     ],
 )

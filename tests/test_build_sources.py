@@ -1,0 +1,89 @@
+"""Builds from every corpus kind, with exact accounting per source and the --on-error policy."""
+
+import gzip
+import json
+
+from datasets import Dataset
+from typer.testing import CliRunner
+
+from electra_data.cli import data_app
+from electra_data.config import BuildConfig
+from electra_data.pipelines.build import run_build
+from electra_data.verify import verify_dataset
+from corpus_text import SAMPLE_DATA, WIKI_DUMP, book_paragraphs
+
+FAST = dict(vocab_size=1000, dedup="none", num_shards=1)
+
+
+def _reconciles_and_verifies(manifest, out):
+    _reconciles(manifest["counts"])
+    assert verify_dataset(str(out)) == manifest
+    assert sum(Dataset.from_file(str(out / s["path"])).num_rows for s in manifest["shards"]) == manifest["counts"]["examples"]
+
+
+def _reconciles(counts):
+    assert counts["documents_read"] == counts["documents_kept"] + sum(counts["dropped"].values())
+    for source, c in counts["by_source"].items():
+        assert c["read"] == c["kept"] + sum(c["dropped"].values()), source
+
+
+def test_books_build_one_document_per_book(tmp_path):
+    manifest = run_build(BuildConfig(corpus="books", out=str(tmp_path / "b"), **FAST))
+    counts = manifest["counts"]
+    assert counts["documents_read"] == 4 and counts["documents_kept"] == 4
+    assert counts["by_source"] == {"books": {"read": 4, "kept": 4, "dropped": {}}}
+    assert counts["tokens_lost"] == 0
+    _reconciles_and_verifies(manifest, tmp_path / "b")
+
+
+def test_wiki_plus_books_reports_each_source(tmp_path):
+    manifest = run_build(BuildConfig(corpus="wiki+books", out=str(tmp_path / "wb"), **FAST))
+    by_source = manifest["counts"]["by_source"]
+    assert set(by_source) == {"wiki", "books"}
+    assert by_source["wiki"]["read"] == 206 and by_source["books"]["kept"] == 4
+    assert manifest["counts"]["documents_read"] == 210
+    assert set(manifest["inputs"]) == {"wiki", "books"}
+    _reconciles_and_verifies(manifest, tmp_path / "wb")
+
+
+def test_domain_rst_directory(tmp_path):
+    corpus = SAMPLE_DATA / "domain" / "linux-doc"
+    manifest = run_build(BuildConfig(corpus=str(corpus), out=str(tmp_path / "d"), **FAST))
+    counts = manifest["counts"]
+    assert counts["documents_read"] == len(list(corpus.rglob("*.rst.txt"))) == 158
+    assert counts["by_source"]["domain"]["kept"] > 100  # short index pages go as too_few_words
+    _reconciles_and_verifies(manifest, tmp_path / "d")
+
+
+def _jsonl_with_a_bad_line(tmp_path):
+    path = tmp_path / "corpus.jsonl.gz"
+    lines = [json.dumps({"text": "\n\n".join(book_paragraphs(start=i * 20, count=20))}) for i in range(5)]
+    lines.insert(2, "{not json")
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def test_on_error_skip_counts_the_bad_record(tmp_path):
+    corpus = _jsonl_with_a_bad_line(tmp_path)
+    manifest = run_build(BuildConfig(corpus=str(corpus), on_error="skip", out=str(tmp_path / "j"), **FAST))
+    counts = manifest["counts"]
+    assert counts["documents_read"] == 6 and counts["dropped"] == {"bad_json": 1}
+    _reconciles_and_verifies(manifest, tmp_path / "j")
+
+
+def test_on_error_fail_names_the_file_and_line(tmp_path):
+    corpus = _jsonl_with_a_bad_line(tmp_path)
+    result = CliRunner().invoke(data_app, ["build", "--corpus", str(corpus), "--out", str(tmp_path / "j"), "--no-dedup"])
+    assert result.exit_code == 1
+    assert "corpus.jsonl.gz" in result.output and "3" in result.output and "Traceback" not in result.output
+
+
+def test_truncated_dump_with_skip_keeps_what_was_read(tmp_path):
+    truncated = tmp_path / "truncated.xml.bz2"
+    truncated.write_bytes(WIKI_DUMP.read_bytes()[:600_000])
+    manifest = run_build(BuildConfig(inputs=(str(truncated),), on_error="skip", out=str(tmp_path / "t"), **FAST))
+    counts = manifest["counts"]
+    assert counts["dropped"]["corrupt_stream"] == 1
+    assert 0 < counts["by_source"]["wiki"]["read"] < 206
+    _reconciles(counts)
