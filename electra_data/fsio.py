@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from typing import BinaryIO
 
-__all__ = ["is_local", "join", "exists", "read_bytes", "atomic_open", "write_bytes_atomic"]
+__all__ = ["is_local", "join", "exists", "size", "read_bytes", "read_stream", "atomic_open", "write_bytes_atomic"]
 
 
 def is_local(path: str) -> bool:
@@ -35,6 +35,24 @@ def exists(path: str) -> bool:
     from apache_beam.io.filesystems import FileSystems
 
     return FileSystems.exists(path)
+
+
+def size(path: str) -> int:
+    if is_local(path):
+        return os.path.getsize(path)
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+
+
+def read_stream(path: str) -> BinaryIO:
+    """A seekable binary reader of ``path``, uncompressed whatever its name."""
+    if is_local(path):
+        return open(path, "rb")
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
 def read_bytes(path: str) -> bytes:

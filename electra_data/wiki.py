@@ -10,6 +10,7 @@ stream of a multistream dump in sequence, so both dump layouts need no special h
 from __future__ import annotations
 
 import bz2
+import io
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -20,7 +21,15 @@ from typing import IO
 from electra_data import fsio
 from electra_data.errors import CorpusError
 
-__all__ = ["Page", "iter_pages", "page_drop_reason", "DISAMBIGUATION_TEMPLATES"]
+__all__ = [
+    "Page",
+    "iter_pages",
+    "page_drop_reason",
+    "DISAMBIGUATION_TEMPLATES",
+    "multistream_index",
+    "stream_ranges",
+    "iter_pages_in_range",
+]
 
 
 @dataclass(frozen=True)
@@ -81,20 +90,12 @@ def _open(path: str) -> tuple[IO[bytes], IO[bytes]]:
     Local paths are opened directly; ``gs://`` and other Beam filesystems through
     ``FileSystems``, so that Dataflow workers read the dump where it lies.
     """
-    if fsio.is_local(path):
-        if not Path(path).is_file():
-            raise CorpusError(
-                f"{path}: no such file; pass the path of a pages-articles .xml or .xml.bz2 dump"
-            )
-        raw = open(path, "rb")
-    else:
-        from apache_beam.io.filesystem import CompressionTypes
-        from apache_beam.io.filesystems import FileSystems
-
-        try:
-            raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-        except Exception as err:  # noqa: BLE001 - each filesystem raises its own errors
-            raise CorpusError(f"{path}: cannot open ({err})") from err
+    if fsio.is_local(path) and not Path(path).is_file():
+        raise CorpusError(f"{path}: no such file; pass the path of a pages-articles .xml or .xml.bz2 dump")
+    try:
+        raw = fsio.read_stream(path)
+    except Exception as err:  # noqa: BLE001 - each filesystem raises its own errors
+        raise CorpusError(f"{path}: cannot open ({err})") from err
     return raw, (bz2.BZ2File(raw) if path.endswith(".bz2") else raw)
 
 
@@ -148,6 +149,69 @@ def iter_pages(path: str | Path) -> Iterator[Page]:
                 f"{path}: truncated or corrupt compressed data near byte {raw.tell()} ({err}); "
                 f"last good page: {last}; {_HINT}"
             ) from None
+
+
+def multistream_index(dump: str) -> str | None:
+    """The index that Wikimedia publishes beside a multistream dump, if it is there.
+
+    ``X-pages-articles-multistream.xml.bz2`` -> ``X-pages-articles-multistream-index.txt.bz2``.
+    """
+    if not dump.endswith("multistream.xml.bz2"):
+        return None
+    index = dump[: -len(".xml.bz2")] + "-index.txt.bz2"
+    return index if fsio.exists(index) else None
+
+
+def stream_ranges(index: str, dump_size: int) -> list[tuple[int, int]]:
+    """Byte ranges ``[start, end)`` of the dump's bz2 streams that hold pages.
+
+    Each index line is ``offset:page_id:title``; every distinct offset starts a stream of (up to
+    100) pages, which decompresses on its own. The last range runs to the end of the file and so
+    also holds the ``</mediawiki>`` footer stream.
+
+    Raises:
+        CorpusError: if the index is unreadable or a line has no integer offset.
+    """
+    offsets: set[int] = set()
+    try:
+        with bz2.open(fsio.read_stream(index), "rt", encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                head = line.split(":", 1)[0]
+                if not head.isdigit():
+                    raise CorpusError(f"{index}: line {number} is not offset:page_id:title; re-download the index")
+                offsets.add(int(head))
+    except (EOFError, OSError, UnicodeDecodeError) as err:
+        raise CorpusError(f"{index}: unreadable multistream index ({err}); re-download it") from None
+    starts = sorted(offsets)
+    return list(zip(starts, [*starts[1:], dump_size]))
+
+
+def iter_pages_in_range(path: str, start: int, end: int) -> Iterator[Page]:
+    """Yield the pages of the bz2 streams in ``[start, end)`` of a multistream dump.
+
+    The streams hold bare ``<page>`` elements; they are parsed inside a synthetic root, so that
+    each range is read independently of the rest of the dump (one range per Beam worker).
+
+    Raises:
+        CorpusError: for corrupt compressed data or malformed XML, naming the byte range.
+    """
+    where = f"{path} (bytes {start}-{end})"
+    try:
+        with fsio.read_stream(path) as raw:
+            raw.seek(start)
+            xml = bz2.decompress(raw.read(end - start))
+    except (EOFError, OSError, ValueError) as err:
+        raise CorpusError(f"{where}: corrupt compressed stream ({err}); {_HINT}") from None
+    xml = xml.rstrip()
+    if xml.endswith(b"</mediawiki>"):  # the last range carries the dump's footer
+        xml = xml[: -len(b"</mediawiki>")]
+    try:
+        for _, elem in ET.iterparse(io.BytesIO(b"<mediawiki>" + xml + b"</mediawiki>"), events=("end",)):
+            if _local(elem.tag) == "page":
+                yield _page_from_element(elem, where)
+                elem.clear()
+    except ET.ParseError as err:
+        raise CorpusError(f"{where}: malformed XML ({err}); {_HINT}") from None
 
 
 # Lower-cased, space-normalised names of the templates that mark a page as a disambiguation or

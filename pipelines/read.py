@@ -20,11 +20,11 @@ from electra_data.books import read_book
 from electra_data.documents import Document, Rejected
 from electra_data.domain import BadRecord, infer_format, iter_documents
 from electra_data.errors import CorpusError
-from electra_data.wiki import iter_pages, page_drop_reason
+from electra_data.wiki import iter_pages, iter_pages_in_range, multistream_index, page_drop_reason, stream_ranges
 from electra_data.wikitext import wikitext_to_text
 from electra_data.pipelines.metrics import REJECTED, count_drop, stage_timer
 
-__all__ = ["ReadWiki", "ReadBooks", "ReadDomain"]
+__all__ = ["ReadWiki", "ReadBooks", "ReadDomain", "wiki_work"]
 
 
 def _reject(source: str, key: str, reason: str, message: str) -> pvalue.TaggedOutput:
@@ -32,16 +32,32 @@ def _reject(source: str, key: str, reason: str, message: str) -> pvalue.TaggedOu
     return pvalue.TaggedOutput(REJECTED, Rejected(f"{source}:{key}", source, key, reason, message[:300]))
 
 
+def wiki_work(paths: Sequence[str]) -> list[tuple[str, int | None, int | None]]:
+    """What the readers share out: ``(dump, start, end)`` byte ranges of multistream dumps that
+    have their index beside them (one range per bz2 stream of 100 pages), else whole files
+    ``(dump, None, None)``, read sequentially."""
+    work: list[tuple[str, int | None, int | None]] = []
+    for path in paths:
+        index = multistream_index(path)
+        if index is None:
+            work.append((path, None, None))
+        else:
+            work.extend((path, start, end) for start, end in stream_ranges(index, fsio.size(path)))
+    return work
+
+
 class _ReadPagesFn(beam.DoFn):
-    """Stream one dump file; article pages go on as raw wikitext, others are rejected."""
+    """Stream a dump file or a range of it; article pages go on as raw wikitext, others are rejected."""
 
     def __init__(self, keep_disambiguation: bool, on_error: str):
         self._keep_disambiguation = keep_disambiguation
         self._on_error = on_error
 
-    def process(self, path: str) -> Iterator:
+    def process(self, work: tuple[str, int | None, int | None]) -> Iterator:
+        path, start, end = work
+        pages = iter_pages(path) if start is None else iter_pages_in_range(path, start, end)
         try:
-            for page in iter_pages(path):
+            for page in pages:
                 doc = Document(f"wiki:{page.id}", "wiki", page.title, page.text)
                 reason = page_drop_reason(page, keep_disambiguation=self._keep_disambiguation)
                 if reason is None:
@@ -53,7 +69,8 @@ class _ReadPagesFn(beam.DoFn):
             if self._on_error == "fail":
                 raise
             # the pages read before the damage are kept; the rest of the stream is one rejection
-            yield _reject("wiki", os.path.basename(path), "corrupt_stream", str(err))
+            where = os.path.basename(path) if start is None else f"{os.path.basename(path)}@{start}"
+            yield _reject("wiki", where, "corrupt_stream", str(err))
 
 
 def _to_plain_text(doc: Document) -> Document:
@@ -62,17 +79,22 @@ def _to_plain_text(doc: Document) -> Document:
 
 
 class ReadWiki(beam.PTransform):
-    """MediaWiki ``pages-articles`` dumps -> (article documents as plain text, rejected pages)."""
+    """MediaWiki ``pages-articles`` dumps -> (article documents as plain text, rejected pages).
+
+    A multistream dump with its index is read as independent byte ranges spread over the
+    workers; a dump without one is streamed by one worker.
+    """
 
     def __init__(self, paths: Sequence[str], *, keep_disambiguation: bool = False, on_error: str = "fail"):
         super().__init__()
-        self._paths = list(paths)
+        self._work = wiki_work(paths)
         self._fn = _ReadPagesFn(keep_disambiguation, on_error)
 
     def expand(self, pbegin):
         pages = (
             pbegin
-            | "DumpPaths" >> beam.Create(self._paths)
+            | "DumpRanges" >> beam.Create(self._work)
+            | "SpreadRanges" >> beam.Reshuffle()
             | "ParsePages" >> beam.ParDo(self._fn).with_outputs(REJECTED, main="articles")
         )
         docs = pages.articles | "SpreadPages" >> beam.Reshuffle() | "WikitextToText" >> beam.Map(_to_plain_text)

@@ -1,0 +1,78 @@
+"""Multistream dumps: the bundled excerpt re-packed in Wikimedia's layout, read range by range."""
+
+import bz2
+import re
+from pathlib import Path
+
+import pytest
+
+from electra_data.config import BuildConfig
+from electra_data.errors import CorpusError
+from electra_data.pipelines.build import run_build
+from electra_data.pipelines.read import wiki_work
+from electra_data.wiki import iter_pages, iter_pages_in_range, multistream_index, stream_ranges
+from corpus_text import WIKI_DUMP
+
+SHARED_INDEX = Path(__file__).resolve().parents[2] / "shared/data/wikipedia/enwiki-shortened-p10p30302-multistream-index.txt.bz2"
+
+
+@pytest.fixture(scope="module")
+def multistream(tmp_path_factory):
+    """Header stream, one stream per 100 pages, footer, trailing empty stream; and the index."""
+    xml = bz2.open(WIKI_DUMP).read()
+    starts = [m.start() for m in re.finditer(rb"  <page>", xml)]
+    footer = xml.rindex(b"</mediawiki>")
+    pieces = [xml[: starts[0]]] + [xml[a:b] for a, b in zip(starts[::100], [*starts[100::100], footer])] + [xml[footer:], b""]
+    directory = tmp_path_factory.mktemp("multistream")
+    dump = directory / "enwiki-test-pages-articles-multistream.xml.bz2"
+    index_lines, data = [], b""
+    for piece in pieces:
+        for page in re.finditer(rb"<title>(.*?)</title>\s*<ns>\d+</ns>\s*<id>(\d+)</id>", piece):
+            title = page.group(1).decode()  # already XML-escaped, as in real indexes
+            index_lines.append(f"{len(data)}:{int(page.group(2))}:{title}")
+        data += bz2.compress(piece)
+    dump.write_bytes(data)
+    (directory / "enwiki-test-pages-articles-multistream-index.txt.bz2").write_bytes(bz2.compress(("\n".join(index_lines) + "\n").encode()))
+    return dump
+
+
+def test_the_layout_matches_the_published_index(multistream):
+    ranges = stream_ranges(multistream_index(str(multistream)), multistream.stat().st_size)
+    assert [r[0] for r in ranges] == [638, 575005, 1617601]  # the offsets Wikimedia's tooling gives
+    if SHARED_INDEX.exists():
+        assert bz2.decompress(SHARED_INDEX.read_bytes()).split(b"\n")[0] == b"638:10:AccessibleComputing"
+
+
+def test_ranges_yield_exactly_the_pages_of_a_sequential_read(multistream):
+    work = wiki_work([str(multistream)])
+    assert len(work) == 3 and all(start is not None for _, start, _ in work)
+    by_range = [p for path, start, end in work for p in iter_pages_in_range(path, start, end)]
+    assert by_range == list(iter_pages(multistream)) == list(iter_pages(WIKI_DUMP))
+
+
+def test_a_dump_without_index_is_read_whole(tmp_path):
+    assert wiki_work([str(WIKI_DUMP)]) == [(str(WIKI_DUMP), None, None)]
+
+
+def test_a_corrupt_range_names_its_bytes(multistream, tmp_path):
+    broken = tmp_path / multistream.name
+    data = bytearray(multistream.read_bytes())
+    data[700:720] = b"\0" * 20
+    broken.write_bytes(bytes(data))
+    with pytest.raises(CorpusError, match=r"bytes 638-575005\): corrupt compressed stream"):
+        list(iter_pages_in_range(str(broken), 638, 575005))
+
+
+def test_a_bad_index_line_is_refused(tmp_path):
+    index = tmp_path / "x-multistream-index.txt.bz2"
+    index.write_bytes(bz2.compress(b"638:10:A\nnot-an-offset\n"))
+    with pytest.raises(CorpusError, match="line 2 is not offset:page_id:title"):
+        stream_ranges(str(index), 10_000)
+
+
+def test_a_multistream_build_writes_the_same_shards_as_a_sequential_one(multistream, tmp_path):
+    fast = dict(vocab_size=2000, dedup="exact", num_shards=2)
+    parallel = run_build(BuildConfig(inputs=(str(multistream),), out=str(tmp_path / "m"), **fast), workers=2)
+    sequential = run_build(BuildConfig(inputs=(str(WIKI_DUMP),), out=str(tmp_path / "s"), **fast))
+    assert parallel["counts"] == sequential["counts"]
+    assert [s["sha256"] for s in parallel["shards"]] == [s["sha256"] for s in sequential["shards"]]
