@@ -65,6 +65,8 @@ Seed = Annotated[int, typer.Option(help="Seed of every random choice: same input
 Dedup = Annotated[str, typer.Option(help="Duplicates to remove: both, exact, near or none.")]
 NoDedup = Annotated[bool, typer.Option("--no-dedup", help="Same as --dedup none.")]
 DedupThreshold = Annotated[float, typer.Option(help="Jaccard similarity of word 5-grams at which documents are near duplicates.")]
+DedupVerify = Annotated[bool, typer.Option("--dedup-verify/--no-dedup-verify", help="Check LSH candidates by their estimated Jaccard before counting them as near duplicates.")]
+DedupRounds = Annotated[int, typer.Option(help="Large-star/small-star rounds of the near-duplicate clustering (the build fails loudly if too few).")]
 MinhashPerms = Annotated[int, typer.Option(help="MinHash permutations per document.")]
 ShingleSize = Annotated[int, typer.Option(help="Words per shingle for MinHash.")]
 MinWords = Annotated[int, typer.Option(help="Drop documents with fewer words (0 disables the filter).")]
@@ -142,6 +144,8 @@ def build(
     dedup: Dedup = "both",
     no_dedup: NoDedup = False,
     dedup_threshold: DedupThreshold = 0.8,
+    dedup_verify: DedupVerify = True,
+    dedup_rounds: DedupRounds = 4,
     minhash_perms: MinhashPerms = 128,
     shingle_size: ShingleSize = 5,
     min_words: MinWords = 50,
@@ -181,6 +185,8 @@ def vocab(
     dedup: Dedup = "both",
     no_dedup: NoDedup = False,
     dedup_threshold: DedupThreshold = 0.8,
+    dedup_verify: DedupVerify = True,
+    dedup_rounds: DedupRounds = 4,
     minhash_perms: MinhashPerms = 128,
     shingle_size: ShingleSize = 5,
     min_words: MinWords = 50,

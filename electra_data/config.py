@@ -57,6 +57,8 @@ class BuildConfig:
         seed: seed of every random choice (sampling, packing, splits).
         dedup: which duplicates to remove: ``both``, ``exact``, ``near`` or ``none``.
         dedup_threshold: Jaccard similarity at which two documents are near duplicates.
+        dedup_verify: check LSH candidates by their estimated Jaccard before linking them.
+        dedup_rounds: large-star/small-star rounds of the near-duplicate clustering.
         minhash_perms: MinHash permutations per signature.
         shingle_size: words per shingle.
         keep_disambiguation: keep Wikipedia disambiguation pages.
@@ -83,6 +85,8 @@ class BuildConfig:
     seed: int = 12345
     dedup: str = "both"
     dedup_threshold: float = 0.8
+    dedup_verify: bool = True
+    dedup_rounds: int = 4
     minhash_perms: int = 128
     shingle_size: int = 5
     keep_disambiguation: bool = False
@@ -117,6 +121,8 @@ class BuildConfig:
             raise ValueError(f"--num-shards must be positive, got {self.num_shards}")
         if self.shard_size_mb <= 0:
             raise ValueError(f"--shard-size-mb must be positive, got {self.shard_size_mb}")
+        if self.dedup_rounds < 1:
+            raise ValueError(f"--dedup-rounds must be at least 1, got {self.dedup_rounds}")
         if self.shingle_size < 1:
             raise ValueError(f"--shingle-size must be positive, got {self.shingle_size}")
         if self.minhash_perms < 16:

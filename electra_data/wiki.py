@@ -29,6 +29,7 @@ __all__ = [
     "multistream_index",
     "stream_ranges",
     "iter_pages_in_range",
+    "write_multistream",
 ]
 
 
@@ -212,6 +213,35 @@ def iter_pages_in_range(path: str, start: int, end: int) -> Iterator[Page]:
                 elem.clear()
     except ET.ParseError as err:
         raise CorpusError(f"{where}: malformed XML ({err}); {_HINT}") from None
+
+
+def write_multistream(xml: bytes, dump: str, *, pages_per_stream: int = 100) -> str:
+    """Re-pack an export (decompressed XML) in Wikimedia's multistream layout; returns the index path.
+
+    The layout: one bz2 stream for everything before the first ``<page>``, one per
+    ``pages_per_stream`` pages, one for the ``</mediawiki>`` footer, and a trailing empty stream;
+    the index (``...-index.txt.bz2``) lists ``offset:page_id:title`` for every page. A dump
+    without multistream layout can so be read in parallel.
+    """
+    starts = [m.start() for m in re.finditer(rb"<page>", xml)]
+    if not starts:
+        raise CorpusError(f"{dump}: no <page> to re-pack")
+    starts = [xml.rindex(b"\n", 0, s) + 1 for s in starts]  # keep each page's indentation
+    footer = xml.rindex(b"</mediawiki>")
+    cuts = [0, *starts[::pages_per_stream], footer]
+    pieces = [xml[a:b] for a, b in zip(cuts, cuts[1:])] + [xml[footer:], b""]
+    index, offset = [], 0
+    with open(dump, "wb") as out:
+        for piece in pieces:
+            for page in re.finditer(rb"<title>(.*?)</title>\s*<ns>-?\d+</ns>\s*<id>(\d+)</id>", piece):
+                index.append(f"{offset}:{int(page.group(2))}:{page.group(1).decode('utf-8')}\n")
+            data = bz2.compress(piece)
+            out.write(data)
+            offset += len(data)
+    index_path = dump[: -len(".xml.bz2")] + "-index.txt.bz2"
+    with open(index_path, "wb") as out:
+        out.write(bz2.compress("".join(index).encode("utf-8")))
+    return index_path
 
 
 # Lower-cased, space-normalised names of the templates that mark a page as a disambiguation or

@@ -30,13 +30,13 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 import electra_data
 from electra_data import fsio
 from electra_data.config import BuildConfig
-from electra_data.dedup import MINHASH_SCHEME, lsh_params
+from electra_data.dedup import MINHASH_SCHEME, SHINGLE_HASH, lsh_params
 from electra_data.errors import UserError
 from electra_data.inputs import resolve
 from electra_data.shards import FORMAT_NAME, FORMAT_VERSION, MANIFEST, SPLITS, read_manifest, write_manifest
 from electra_data.vocab import is_lowercase, load_tokenizer, special_token_ids, vocab_sha256
 from electra_data.pipelines.clean import CleanDocuments
-from electra_data.pipelines.dedup import ExactDedup, NearDedup
+from electra_data.pipelines.dedup import DuplicatesReport, ExactDedup, NearDedup
 from electra_data.pipelines.metrics import TIME_NAMESPACE
 from electra_data.pipelines.read import ReadBooks, ReadDomain, ReadWiki
 from electra_data.pipelines.tokenize import PackExamples, TrainVocab
@@ -70,20 +70,26 @@ def _read(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]]):
 
 
 def _documents(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]]):
-    """Read, clean and deduplicate: (documents read, rejected at reading, kept, all rejected)."""
+    """Read, clean and deduplicate.
+
+    Returns:
+        (documents read, rejected at reading, cleaned documents, kept documents, all rejected).
+    """
     read, read_rejected = _read(p, cfg, files)
     docs, clean_rejected = read | "Clean" >> CleanDocuments(cfg.quality)
+    cleaned = docs
     rejected = [read_rejected, clean_rejected]
     if cfg.exact_dedup:
         docs, dups = docs | "ExactDedup" >> ExactDedup()
         rejected.append(dups)
     if cfg.near_dedup:
         near = NearDedup(
-            threshold=cfg.dedup_threshold, num_perm=cfg.minhash_perms, seed=cfg.seed, ngram=cfg.shingle_size
-        )
+            threshold=cfg.dedup_threshold, num_perm=cfg.minhash_perms, seed=cfg.seed, ngram=cfg.shingle_size,
+            verify=cfg.dedup_verify, rounds=cfg.dedup_rounds,
+        )  # fmt: skip
         docs, dups = docs | "NearDedup" >> near
         rejected.append(dups)
-    return read, read_rejected, docs, rejected | "AllRejected" >> beam.Flatten()
+    return read, read_rejected, cleaned, docs, rejected | "AllRejected" >> beam.Flatten()
 
 
 def _tally(name: str):
@@ -99,7 +105,7 @@ def _train_vocab(docs, cfg: BuildConfig):
 
 def vocab_graph(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]]) -> None:
     """Add ``electra-data vocab`` to ``p``: the build's documents -> a tokenizer in ``cfg.out``."""
-    _, _, docs, _ = _documents(p, cfg, files)
+    _, _, _, docs, _ = _documents(p, cfg, files)
     _ = _train_vocab(docs, cfg) | "WriteTokenizer" >> WriteTokenizer(cfg.out, max_seq_length=cfg.max_seq_length)
 
 
@@ -111,7 +117,7 @@ def build_graph(
     ``tokenizer_json`` reuses a vocab instead of training one.
     """
     out = cfg.out
-    read, read_rejected, docs, all_rejected = _documents(p, cfg, files)
+    read, read_rejected, cleaned, docs, all_rejected = _documents(p, cfg, files)
     if tokenizer_json is None:
         tokenizer = _train_vocab(docs, cfg)
     else:
@@ -127,6 +133,9 @@ def build_graph(
     _ = shards | "ShardIndex" >> WriteJson(fsio.join(out, BUILD_DIR, "shards.json"))
 
     _ = all_rejected | "RejectsReport" >> WriteRejectsSample(fsio.join(out, "reports", "rejects.jsonl"))
+    if cfg.exact_dedup or cfg.near_dedup:
+        report = DuplicatesReport(fsio.join(out, "reports", "duplicates.jsonl"))
+        _ = (cleaned, all_rejected) | "DuplicatesReport" >> report
     tallies = (
         (
             read | "TallyRead" >> beam.FlatMap(_tally("read")),
@@ -292,7 +301,15 @@ def _manifest(cfg: BuildConfig, files: dict[str, list[str]], tokenizer_json: str
             "unk_rate": round(tallies.get("unk_tokens", 0) / max(1, tallies.get("tokens", 0)), 6),
             "tokens_per_word": round(tallies.get("tokens", 0) / max(1, tallies.get("words", 0)), 4),
         },
-        "dedup": {"minhash_scheme": MINHASH_SCHEME, "bands": bands, "rows": rows},
+        "dedup": {
+            "mode": cfg.dedup,
+            "minhash_scheme": MINHASH_SCHEME,
+            "shingle_hash": SHINGLE_HASH,
+            "bands": bands,
+            "rows": rows,
+            "verify": cfg.dedup_verify,
+            "rounds": cfg.dedup_rounds,
+        },
         "counts": {
             "documents_read": tallies.get("read", 0),
             "documents_kept": tallies.get("kept", 0),

@@ -1,122 +1,394 @@
 """Exact and near-duplicate removal as Beam transforms around ``electra_data.dedup``.
 
-Exact: documents are grouped by the hash of their normalised text; the smallest document key of
-each group is kept, so the result does not depend on the runner or on bundle order.
+**Exact** (:class:`ExactDedup`): the normalised-text hashes of all documents are grouped with
+their *keys only*; each group names its smallest key the one to keep and points every other key
+at it; a join by document key then splits documents into kept and ``exact_duplicate``. The kept
+document does not depend on the runner or on bundle order.
 
-Near: each document with at least ``shingle_size`` words gets a MinHash signature and one bucket
-key per LSH band. Within a bucket, a document is a near duplicate if its estimated Jaccard
-similarity with a member of *smaller* key reaches the threshold (the smallest member is tried
-first). A document is dropped if any bucket finds it a duplicate, then joined back by key.
+**Near** (:class:`NearDedup`):
 
-Why this scales: nothing holds the index or the corpus in one worker. Each shuffle is keyed by a
-bucket or a document, so a worker holds one bucket's members (key + 512-byte signature each) at a
-time; buckets are small except for mass-duplicated text, and verification in a bucket is capped
-at ``_MAX_COMPARISONS`` per member. The rule "drop a document that has a verified near duplicate
-of smaller key" needs no connected components: the smallest key of every group of mutual
-duplicates always survives, and a kept document never has a kept near duplicate of smaller key
-in a shared bucket. In a chain A~B~C where A and C are dissimilar, B goes as a duplicate of A
-and C as a duplicate of B (connected components would decide the same; two kept documents are
-never near duplicates of each other, up to LSH recall).
+1. every document with at least ``ngram`` words gets a MinHash signature and one bucket key per
+   LSH band (shorter ones skip this and only go through exact dedup);
+2. in each bucket, the (up to) ``_ANCHORS`` smallest keys are the anchors; every other member is
+   linked to the first anchor smaller than itself whose estimated Jaccard with it reaches the
+   threshold (``verify=False``: to the smallest key, unchecked). A bucket of m members yields at
+   most m - 1 edges, never all pairs; edges found in several bands are merged (their highest
+   similarity kept);
+3. connected components of the edges: ``rounds`` alternating large-star / small-star rounds
+   (Kiveris et al. 2014), each a ``GroupByKey`` of edges by node, then one union-find over the
+   few edges not yet in star form (see below); the representative of a component is its
+   smallest key;
+4. a join by document key keeps representatives and documents without edges, and rejects the
+   rest as ``near_duplicate``, ``{"duplicate_of": representative, "jaccard": estimate}`` (None
+   if only linked through others: ``"via"`` then names the direct match and its similarity).
+
+A chain A~B~C (A and C dissimilar) is one component: B and C both go, as duplicates of A.
+
+**Why it scales** to Wikipedia + BooksCorpus (~6.5 M documents, 16 GB) and to 10x that: no step
+needs the corpus, the LSH index or the edge set in one worker; every shuffle is keyed by a
+bucket, a node or a document, and every group is streamed (re-iterated at most twice) rather
+than held:
+
+- signatures cost O(document) memory (shingle hashes permuted in 4096-row chunks: 2 MB scratch);
+- buckets: 16 records of ~0.55 KB (key, 512-byte signature) per document, ~60 GB of shuffle at
+  6.5 M documents and ~600 GB at 10x: the LSH index lives in the runner's shuffle, spread over
+  workers. A worker holds one bucket's 4 anchors; a bucket of mass-duplicated boilerplate with a
+  million members is paged through by the runner, not loaded;
+- edges: at most one per document per band (typically only true duplicates have any), so the
+  edge set is a small fraction of the documents; a star round keeps or shrinks its size;
+- rounds: large-star/small-star converges in O(log^2 n) rounds; our edges already form stars
+  around bucket anchors, so clusters of copies settle in 1-2 rounds; only long chains of
+  successive edits need more (a chain of 100 documents in adversarial key order needs 7 rounds,
+  10,000 need 14). After ``rounds`` rounds, a document with one parent and no children is
+  settled; the edges of the rest (not yet star-shaped) go to one union-find, bounded by
+  ``_MAX_RESIDUAL_EDGES``: beyond that the build fails, saying to raise ``rounds``, instead of
+  running a worker out of memory;
+- exact dedup groups keys (~30 bytes), not documents: even a text copied a million times is a
+  ~30 MB group, streamed twice; the joins by document key hold one document each.
+
+:class:`DuplicatesReport` writes a deterministic sample of clusters to ``duplicates.jsonl``.
 """
 
 from __future__ import annotations
 
+import heapq
+import json
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 
 import apache_beam as beam
+import numpy as np
 from apache_beam import pvalue
 
-from electra_data.dedup import band_keys, estimated_jaccard, exact_key, lsh_params, minhash_signature
-from electra_data.documents import Document, Rejected
+from electra_data import fsio
+from electra_data.dedup import (
+    band_keys,
+    estimated_jaccard,
+    exact_key,
+    large_star,
+    lsh_params,
+    minhash_signature,
+    small_star,
+    union_find_min,
+)
+from electra_data.documents import Document, Rejected, stable_hash
 from electra_data.pipelines.metrics import REJECTED, count_drop, stage_timer
 
-__all__ = ["ExactDedup", "NearDedup"]
+__all__ = ["DEFAULT_CC_ROUNDS", "DUPLICATE_REASONS", "DuplicatesReport", "ExactDedup", "NearDedup"]
 
-# Bounds the work in a bucket full of mass-duplicated text: a member is compared with at most
-# this many smaller members (the smallest first, which settles true duplicates at once).
-_MAX_COMPARISONS = 32
+DUPLICATE_REASONS = ("exact_duplicate", "near_duplicate")
+DEFAULT_CC_ROUNDS = 4
+# A member that fails verification against the smallest key of its bucket is tried against the
+# next smallest, up to this many: in a bucket holding A < B < C with A~B, B~C but not A~C, C
+# still finds B (the chain's link), where comparing with the smallest key alone would lose it.
+_ANCHORS = 4
+# Edges not in star form after the rounds are settled by one union-find in one worker: at ~100
+# bytes an edge this bounds it to ~10 MB; more means too few rounds for this corpus.
+_MAX_RESIDUAL_EDGES = 100_000
+_EXCERPT = 200
 
 
-def _keep_smallest(group: tuple[str, Iterable[Document]]) -> Iterator:
-    _, docs = group
-    kept, *dups = sorted(docs, key=lambda d: d.key)
-    yield kept
-    for doc in dups:
+def _by_key(docs, label: str):
+    return docs | label >> beam.Map(lambda d: (d.key, d))
+
+
+def _text_hash(doc: Document) -> tuple[str, str]:
+    with stage_timer("exact_key"):
+        return exact_key(doc.text), doc.key
+
+
+def _point_copies_to_smallest(group: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
+    """(text hash, keys) -> (key, smallest key) for every key but the smallest."""
+    _, keys = group
+    kept = min(keys)
+    for key in keys:
+        if key != kept:
+            yield key, kept
+
+
+def _split_exact(joined) -> Iterator:
+    _, grouped = joined
+    for doc in grouped["doc"]:
+        if not grouped["kept"]:
+            yield doc
+            continue
         count_drop("exact_duplicate")
-        yield pvalue.TaggedOutput(REJECTED, Rejected.of(doc, "exact_duplicate", {"duplicate_of": kept.key}))
+        detail = {"duplicate_of": grouped["kept"][0]}
+        yield pvalue.TaggedOutput(REJECTED, Rejected.of(doc, "exact_duplicate", detail))
 
 
 class ExactDedup(beam.PTransform):
     """Documents -> (one document per normalised text, the other copies as rejected)."""
 
     def expand(self, docs):
-        out = (
+        kept_key = (
             docs
-            | "KeyByTextHash" >> beam.Map(lambda d: (exact_key(d.text), d))
-            | "GroupCopies" >> beam.GroupByKey()
-            | "KeepSmallestKey" >> beam.FlatMap(_keep_smallest).with_outputs(REJECTED, main="kept")
+            | "TextHash" >> beam.Map(_text_hash)
+            | "GroupCopyKeys" >> beam.GroupByKey()
+            | "PointToSmallestKey" >> beam.FlatMap(_point_copies_to_smallest)
+        )
+        out = (
+            {"doc": _by_key(docs, "KeyDocs"), "kept": kept_key}
+            | "JoinCopies" >> beam.CoGroupByKey()
+            | "KeepSmallestKey" >> beam.FlatMap(_split_exact).with_outputs(REJECTED, main="kept")
         )
         return out.kept, out[REJECTED]
 
 
-class _SignatureFn(beam.DoFn):
+class _BandsFn(beam.DoFn):
     def __init__(self, num_perm: int, seed: int, ngram: int, bands: int, rows: int):
         self._args = dict(num_perm=num_perm, seed=seed, ngram=ngram)
         self._bands, self._rows = bands, rows
 
-    def process(self, doc: Document) -> Iterator[tuple[bytes, tuple[str, object]]]:
+    def process(self, doc: Document) -> Iterator[tuple[bytes, tuple[str, bytes]]]:
         with stage_timer("minhash"):
             signature = minhash_signature(doc.text, **self._args)
-        if signature is not None:  # None: too short to shingle, left to exact dedup
-            for bucket in band_keys(signature, self._bands, self._rows):
-                yield bucket, (doc.key, signature)
+            # None: too short to shingle, left to exact dedup
+            buckets = [] if signature is None else band_keys(signature, self._bands, self._rows)
+        member = (doc.key, None if signature is None else signature.tobytes())  # bytes: cheap to shuffle
+        for bucket in buckets:
+            yield bucket, member
 
 
-def _duplicates_in_bucket(bucket, threshold: float) -> Iterator[tuple[str, tuple[str, float]]]:
-    """(duplicate key, (smaller key it duplicates, estimated Jaccard)) for a bucket's members."""
+def _link_to_anchors(bucket, threshold: float, verify: bool) -> Iterator[tuple[tuple[str, str], float]]:
+    """(bucket, members) -> ((member, anchor), estimated Jaccard): at most one edge per member.
+
+    Two passes over the members (Beam groups are re-iterable): the anchors, then the links.
+    """
     _, members = bucket
-    members = sorted(members, key=lambda m: m[0])
-    for i in range(1, len(members)):
-        key, signature = members[i]
-        for other_key, other_signature in members[: min(i, _MAX_COMPARISONS)]:
-            similarity = estimated_jaccard(signature, other_signature)
-            if similarity >= threshold:
-                yield key, (other_key, similarity)
+    anchors = heapq.nsmallest(_ANCHORS, members, key=itemgetter(0))
+    anchors = [(key, np.frombuffer(sig, dtype=np.uint32)) for key, sig in anchors]
+    for key, sig in members if len(anchors) > 1 else ():  # a bucket of one: nearly all of them
+        sig = np.frombuffer(sig, dtype=np.uint32)
+        for anchor, anchor_sig in anchors:
+            if anchor >= key:
+                break
+            similarity = estimated_jaccard(sig, anchor_sig)
+            if similarity >= threshold or not verify:
+                yield (key, anchor), similarity
                 break
 
 
-def _split_near_duplicates(joined) -> Iterator:
+class _BoundedUnionFind(beam.CombineFn):
+    """Residual edges -> {node: smallest node of its component} (nodes that are not their own)."""
+
+    def __init__(self, rounds: int):
+        self._rounds = rounds
+
+    def create_accumulator(self) -> list:
+        return []
+
+    def add_input(self, edges: list, edge) -> list:
+        edges.append(edge)
+        return self._checked(edges)
+
+    def merge_accumulators(self, accumulators) -> list:
+        return self._checked([e for acc in accumulators for e in acc])
+
+    def extract_output(self, edges: list) -> dict[str, str]:
+        return {node: root for node, root in union_find_min(edges).items() if node != root}
+
+    def _checked(self, edges: list) -> list:
+        if len(edges) > _MAX_RESIDUAL_EDGES:
+            raise RuntimeError(
+                f"near dedup: duplicate clusters did not converge in {self._rounds} star rounds "
+                f"(over {_MAX_RESIDUAL_EDGES} edges left); raise NearDedup(rounds=...)"
+            )
+        return edges
+
+
+def _settle(joined) -> Iterator:
+    """(node, parents, has children) -> a settled leaf edge, or the node's edges as residual.
+
+    A root (no parents) yields nothing: it is labelled through its children.
+    """
+    node, grouped = joined
+    parents = set(grouped["parent"])
+    if len(parents) == 1 and not grouped["has_child"]:
+        yield node, parents.pop()
+    elif parents:
+        for parent in parents:
+            yield pvalue.TaggedOutput("residual", (node, parent))
+
+
+def _label_leaf(edge: tuple[str, str], rest: dict[str, str]) -> tuple[str, str]:
+    node, parent = edge
+    return node, rest.get(parent, parent)
+
+
+class _ConnectedComponents(beam.PTransform):
+    """(larger, smaller) edges -> (node, smallest node of its component) for every non-smallest."""
+
+    def __init__(self, rounds: int):
+        super().__init__()
+        self._rounds = rounds
+
+    def expand(self, edges):
+        for i in range(self._rounds):
+            edges = (
+                edges
+                | f"LargeStar{i}Both" >> beam.FlatMap(lambda e: (e, e[::-1]))
+                | f"LargeStar{i}Group" >> beam.GroupByKey()
+                | f"LargeStar{i}" >> beam.FlatMapTuple(large_star)
+                | f"SmallStar{i}Group" >> beam.GroupByKey()
+                | f"SmallStar{i}" >> beam.FlatMapTuple(small_star)
+            )
+        has_child = (
+            edges
+            | "ParentFlags" >> beam.Map(lambda e: (e[1], True))
+            | "HasChild" >> beam.CombinePerKey(any)
+        )
+        settled = (
+            {"parent": edges, "has_child": has_child}
+            | "JoinNodeState" >> beam.CoGroupByKey()
+            | "Settle" >> beam.FlatMap(_settle).with_outputs("residual", main="leaf")
+        )
+        residual = settled.residual | "UnionFindRest" >> beam.CombineGlobally(_BoundedUnionFind(self._rounds))
+        leaves = settled.leaf | "LabelLeaves" >> beam.Map(_label_leaf, pvalue.AsSingleton(residual))
+        rest = residual | "LabelRest" >> beam.FlatMap(dict.items)
+        return (leaves, rest) | "Labels" >> beam.Flatten()
+
+
+def _near_detail(representative: str, matches: Iterable[tuple[str, float]]) -> dict:
+    matches = dict(matches)
+    if representative in matches:
+        return {"duplicate_of": representative, "jaccard": round(matches[representative], 3)}
+    detail: dict = {"duplicate_of": representative, "jaccard": None}
+    if matches:
+        via, similarity = max(matches.items(), key=lambda m: (m[1], m[0]))
+        detail["via"] = [via, round(similarity, 3)]
+    return detail
+
+
+def _split_near(joined) -> Iterator:
     _, grouped = joined
-    matches = sorted(grouped["duplicate_of"])
     for doc in grouped["doc"]:
-        if not matches:
+        if not grouped["rep"]:
             yield doc
             continue
-        other_key, similarity = matches[0]
         count_drop("near_duplicate")
-        detail = {"duplicate_of": other_key, "jaccard": round(similarity, 3)}
+        detail = _near_detail(grouped["rep"][0], grouped["match"])
         yield pvalue.TaggedOutput(REJECTED, Rejected.of(doc, "near_duplicate", detail))
 
 
 class NearDedup(beam.PTransform):
-    """Documents -> (documents without a near duplicate of smaller key, the rest as rejected)."""
+    """Documents -> (one document per near-duplicate cluster and the rest, the others as rejected).
 
-    def __init__(self, *, threshold: float, num_perm: int, seed: int, ngram: int):
+    Args:
+        threshold: Jaccard similarity of word shingles from which two documents are duplicates.
+        num_perm: MinHash permutations.
+        seed: seed of the MinHash permutations.
+        ngram: words per shingle; shorter documents are left to exact dedup.
+        verify: link bucket members only if their estimated Jaccard reaches ``threshold``
+            (default True); False trusts LSH's candidates, false positives included.
+        rounds: large-star/small-star rounds before the bounded union-find settles the rest.
+
+    Raises:
+        ValueError: for a threshold outside (0, 1) or too few permutations to reach it.
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: float,
+        num_perm: int,
+        seed: int,
+        ngram: int,
+        verify: bool = True,
+        rounds: int = DEFAULT_CC_ROUNDS,
+    ):
         super().__init__()
-        self._threshold = threshold
-        self._signature_fn = _SignatureFn(num_perm, seed, ngram, *lsh_params(threshold, num_perm))
+        if rounds < 1:
+            raise ValueError(f"rounds must be at least 1, got {rounds}")
+        self._threshold, self._verify, self._rounds = threshold, verify, rounds
+        self._bands_fn = _BandsFn(num_perm, seed, ngram, *lsh_params(threshold, num_perm))
 
     def expand(self, docs):
-        duplicate_of = (
+        edges = (
             docs
-            | "MinHashBands" >> beam.ParDo(self._signature_fn)
+            | "MinHashBands" >> beam.ParDo(self._bands_fn)
             | "GroupBuckets" >> beam.GroupByKey()
-            | "VerifyCandidates" >> beam.FlatMap(_duplicates_in_bucket, self._threshold)
+            | "LinkToAnchors" >> beam.FlatMap(_link_to_anchors, self._threshold, self._verify)
+            | "MergeEdges" >> beam.CombinePerKey(max)
         )
-        by_key = docs | "KeyDocs" >> beam.Map(lambda d: (d.key, d))
+        representative = edges | "EdgePairs" >> beam.Keys() | "Components" >> _ConnectedComponents(self._rounds)
+        matches = edges | "MatchesByDoc" >> beam.MapTuple(lambda pair, sim: (pair[0], (pair[1], sim)))
         out = (
-            {"doc": by_key, "duplicate_of": duplicate_of}
-            | "JoinDuplicates" >> beam.CoGroupByKey()
-            | "DropDuplicates" >> beam.FlatMap(_split_near_duplicates).with_outputs(REJECTED, main="kept")
+            {"doc": _by_key(docs, "KeyDocs"), "rep": representative, "match": matches}
+            | "JoinClusters" >> beam.CoGroupByKey()
+            | "DropDuplicates" >> beam.FlatMap(_split_near).with_outputs(REJECTED, main="kept")
         )
         return out.kept, out[REJECTED]
+
+
+def _cluster(kept: str, grouped: dict) -> dict:
+    removed = [
+        {
+            "key": r.key,
+            "title": r.title,
+            "reason": r.reason,
+            "jaccard": 1.0 if r.reason == "exact_duplicate" else r.detail.get("jaccard"),
+            **({"via": r.detail["via"]} if "via" in r.detail else {}),
+            "excerpt": r.excerpt[:_EXCERPT],
+        }
+        for _, r in sorted(grouped["removed"][0])
+    ]
+    return {"kept": kept, "removed_count": grouped["count"][0], "removed": removed}
+
+
+def _pick_kept(doc: Document, chosen: frozenset[str]) -> Iterator[tuple[str, dict]]:
+    if doc.key in chosen:
+        yield doc.key, {"title": doc.title, "excerpt": doc.text[:_EXCERPT]}
+
+
+def _write_report(chosen: list[dict], kept_docs: dict[str, dict], path: str) -> None:
+    records = [
+        {"kept": {"key": c["kept"], **kept_docs.get(c["kept"], {})}, **{k: v for k, v in c.items() if k != "kept"}}
+        for c in sorted(chosen, key=lambda c: c["kept"])
+    ]
+    fsio.write_bytes_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode())
+
+
+class DuplicatesReport(beam.PTransform):
+    """(documents, rejected records) -> ``path``: a JSONL sample of duplicate clusters.
+
+    A cluster is a kept document and the documents removed as its duplicates (``exact_duplicate``
+    and ``near_duplicate`` rejects naming it in ``duplicate_of``; other rejects are ignored). The
+    sample is deterministic: the ``clusters`` clusters whose kept key hashes smallest, each with
+    its ``members`` smallest removed keys and its full count. ``documents`` must include every
+    kept document (pass the input of dedup); only the sampled ones are read, without a shuffle.
+    An exact cluster names the copy exact dedup kept, even if near dedup removed that one later.
+
+    One record per line: ``{"kept": {"key", "title", "excerpt"}, "removed_count": n, "removed":
+    [{"key", "title", "reason", "jaccard", "excerpt"}, ...]}`` (``jaccard``: 1.0 for exact
+    copies, the estimate to the kept document for near ones, null when they were linked through
+    others, with ``"via": [key, jaccard]`` then).
+    """
+
+    def __init__(self, path: str, *, clusters: int = 50, members: int = 10):
+        super().__init__()
+        self._path, self._clusters, self._members = path, clusters, members
+
+    def expand(self, inputs):
+        docs, rejected = inputs
+        by_kept = (
+            rejected
+            | "DuplicatesOnly" >> beam.Filter(lambda r: r.reason in DUPLICATE_REASONS)
+            | "ByKept" >> beam.Map(lambda r: (r.detail["duplicate_of"], (r.key, r)))
+        )
+        chosen = (
+            {
+                "count": by_kept | "CountRemoved" >> beam.combiners.Count.PerKey(),
+                "removed": by_kept | "SampleRemoved" >> beam.combiners.Top.SmallestPerKey(self._members),
+            }
+            | "JoinCluster" >> beam.CoGroupByKey()
+            | "Cluster" >> beam.MapTuple(_cluster)
+            | "SampleClusters" >> beam.combiners.Top.Smallest(self._clusters, key=lambda c: stable_hash(c["kept"]))
+        )
+        chosen_keys = chosen | "ChosenKeys" >> beam.Map(lambda cs: frozenset(c["kept"] for c in cs))
+        kept_docs = (
+            docs
+            | "PickKept" >> beam.FlatMap(_pick_kept, pvalue.AsSingleton(chosen_keys))
+            | "KeptDocs" >> beam.combiners.ToDict()
+        )
+        return chosen | "WriteDuplicates" >> beam.Map(_write_report, pvalue.AsSingleton(kept_docs), self._path)

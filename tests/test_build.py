@@ -71,6 +71,7 @@ def test_reports_sample_the_rejects(built):
     rejects = [json.loads(line) for line in (out / "reports" / "rejects.jsonl").read_text().splitlines()]
     assert {"redirect", "disambiguation"} <= {r["reason"] for r in rejects}
     assert json.loads((out / "reports" / "stats.json").read_text())["counts"]["documents_read"] == 206
+    assert (out / "reports" / "duplicates.jsonl").exists()
 
 
 def test_same_input_and_config_give_byte_identical_shards_on_two_workers(built, tmp_path):

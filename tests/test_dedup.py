@@ -1,14 +1,25 @@
+import random
+
 import numpy as np
 import pytest
+from datasketch import MinHash
 
 from electra_data.dedup import (
+    MINHASH_SCHEME,
     band_keys,
     catch_probability,
     estimated_jaccard,
     exact_key,
+    large_star,
     lsh_params,
     minhash_signature,
+    normalize_for_dedup,
+    normalized_words,
+    shingle_hash,
+    shingle_hashes,
     shingles,
+    small_star,
+    union_find_min,
 )
 from corpus_text import book_paragraphs
 
@@ -72,5 +83,79 @@ def test_lsh_params_errors():
 def test_band_keys_differ_by_band_and_match_for_equal_signatures(passage):
     sig = minhash_signature(passage, **ARGS)
     keys = band_keys(sig, 16, 8)
-    assert len(set(keys)) == 16
+    assert len(set(keys)) == 16 and all(len(k) == 10 for k in keys)
     assert keys == band_keys(sig.copy(), 16, 8)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Hello,  WORLD!\nfoo_bar", "hello world foo bar"),
+        ("“Quoted” — and…  ﬁne", "quoted and fine"),  # Unicode punctuation folds, NFKC unties ligatures
+        ("Straße Café ＦＵＬＬ", "strasse café full"),  # case folding, accents kept, full width folded
+        ("日本語のテキスト、です。", "日本語のテキスト です"),
+        ("", ""),
+    ],
+)
+def test_normalize_for_dedup(text, expected):
+    assert normalize_for_dedup(text) == expected
+
+
+def test_normalized_words_match_the_regex_definition(passage):
+    import re
+    import unicodedata
+
+    text = passage + " «Über» naïve — x² ½ e\u0301 İ \u00a0 tab\tend"
+    reference = re.sub(r"[\W_]+", " ", unicodedata.normalize("NFKC", text).casefold()).split()
+    assert normalized_words(text) == [w.encode() for w in reference]
+
+
+@pytest.mark.parametrize("repeat", [1, 12])  # 12: over 4096 shingles, so several chunks
+def test_signature_is_datasketch_minhash_with_our_shingle_hash(passage, repeat):
+    text = " ".join(f"{passage} part{i}" for i in range(repeat))
+    reference = MinHash(num_perm=128, seed=7, scheme=MINHASH_SCHEME, hashfunc=shingle_hash)
+    reference.update_batch(shingles(text, 5))
+    assert np.array_equal(minhash_signature(text, **ARGS), reference.hashvalues)
+
+
+def test_shingle_hashes_match_the_scalar_hash(passage):
+    words = normalized_words(passage)
+    assert shingle_hashes(words, 5).tolist() == [shingle_hash(b" ".join(words[i : i + 5])) for i in range(len(words) - 4)]
+    assert shingle_hashes(words[:4], 5).size == 0
+
+
+def test_large_star_links_larger_neighbours_to_the_minimum():
+    assert sorted(large_star("c", ["e", "a", "d", "b"])) == [("d", "a"), ("e", "a")]
+    assert list(large_star("a", [])) == []
+
+
+def test_small_star_links_node_and_smaller_neighbours_to_the_minimum():
+    assert sorted(small_star("e", ["c", "a", "b"])) == [("b", "a"), ("c", "a"), ("e", "a")]
+
+
+def _star_rounds(edges, rounds):
+    """Run the rounds as the Beam transform does, with dicts for GroupByKey."""
+    for _ in range(rounds):
+        groups = {}
+        for u, v in edges:
+            groups.setdefault(u, []).append(v)
+            groups.setdefault(v, []).append(u)
+        edges = [e for node, ns in groups.items() for e in large_star(node, ns)]
+        groups = {}
+        for u, v in edges:
+            groups.setdefault(u, []).append(v)
+        edges = [e for node, ns in groups.items() for e in small_star(node, ns)]
+    return edges
+
+
+def test_star_rounds_turn_a_scrambled_path_into_one_star():
+    nodes = [f"n{i:04d}" for i in random.Random(0).sample(range(10_000), 300)]
+    path = [tuple(sorted(p, reverse=True)) for p in zip(nodes, nodes[1:])]
+    edges = _star_rounds(path, 8)
+    assert len(edges) <= len(path)  # rounds never grow the edge set
+    assert set(edges) == {(n, min(nodes)) for n in nodes if n != min(nodes)}
+
+
+def test_union_find_min_labels_components_by_their_smallest_node():
+    labels = union_find_min([("d", "c"), ("c", "b"), ("z", "y"), ("b", "e")])
+    assert labels == {"b": "b", "c": "b", "d": "b", "e": "b", "y": "y", "z": "y"}

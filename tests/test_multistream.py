@@ -1,7 +1,6 @@
 """Multistream dumps: the bundled excerpt re-packed in Wikimedia's layout, read range by range."""
 
 import bz2
-import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ from electra_data.config import BuildConfig
 from electra_data.errors import CorpusError
 from electra_data.pipelines.build import run_build
 from electra_data.pipelines.read import wiki_work
-from electra_data.wiki import iter_pages, iter_pages_in_range, multistream_index, stream_ranges
+from electra_data.wiki import iter_pages, iter_pages_in_range, multistream_index, stream_ranges, write_multistream
 from corpus_text import WIKI_DUMP
 
 SHARED_INDEX = Path(__file__).resolve().parents[2] / "shared/data/wikipedia/enwiki-shortened-p10p30302-multistream-index.txt.bz2"
@@ -18,29 +17,18 @@ SHARED_INDEX = Path(__file__).resolve().parents[2] / "shared/data/wikipedia/enwi
 
 @pytest.fixture(scope="module")
 def multistream(tmp_path_factory):
-    """Header stream, one stream per 100 pages, footer, trailing empty stream; and the index."""
-    xml = bz2.open(WIKI_DUMP).read()
-    starts = [m.start() for m in re.finditer(rb"  <page>", xml)]
-    footer = xml.rindex(b"</mediawiki>")
-    pieces = [xml[: starts[0]]] + [xml[a:b] for a, b in zip(starts[::100], [*starts[100::100], footer])] + [xml[footer:], b""]
-    directory = tmp_path_factory.mktemp("multistream")
-    dump = directory / "enwiki-test-pages-articles-multistream.xml.bz2"
-    index_lines, data = [], b""
-    for piece in pieces:
-        for page in re.finditer(rb"<title>(.*?)</title>\s*<ns>\d+</ns>\s*<id>(\d+)</id>", piece):
-            title = page.group(1).decode()  # already XML-escaped, as in real indexes
-            index_lines.append(f"{len(data)}:{int(page.group(2))}:{title}")
-        data += bz2.compress(piece)
-    dump.write_bytes(data)
-    (directory / "enwiki-test-pages-articles-multistream-index.txt.bz2").write_bytes(bz2.compress(("\n".join(index_lines) + "\n").encode()))
+    dump = tmp_path_factory.mktemp("multistream") / "enwiki-test-pages-articles-multistream.xml.bz2"
+    write_multistream(bz2.open(WIKI_DUMP).read(), str(dump))
     return dump
 
 
 def test_the_layout_matches_the_published_index(multistream):
     ranges = stream_ranges(multistream_index(str(multistream)), multistream.stat().st_size)
     assert [r[0] for r in ranges] == [638, 575005, 1617601]  # the offsets Wikimedia's tooling gives
-    if SHARED_INDEX.exists():
-        assert bz2.decompress(SHARED_INDEX.read_bytes()).split(b"\n")[0] == b"638:10:AccessibleComputing"
+    ours = bz2.decompress(Path(multistream_index(str(multistream))).read_bytes())
+    assert ours.split(b"\n")[0] == b"638:10:AccessibleComputing"
+    if SHARED_INDEX.exists():  # Wikimedia's own index of the same pages (in ../shared)
+        assert ours == bz2.decompress(SHARED_INDEX.read_bytes())
 
 
 def test_ranges_yield_exactly_the_pages_of_a_sequential_read(multistream):
