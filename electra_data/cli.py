@@ -6,6 +6,7 @@ Flags that ``build`` and ``vocab`` do not know are passed on to Beam's ``Pipelin
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import sys
@@ -69,7 +70,15 @@ DedupVerify = Annotated[bool, typer.Option("--dedup-verify/--no-dedup-verify", h
 DedupRounds = Annotated[int, typer.Option(help="Large-star/small-star rounds of the near-duplicate clustering (the build fails loudly if too few).")]
 MinhashPerms = Annotated[int, typer.Option(help="MinHash permutations per document.")]
 ShingleSize = Annotated[int, typer.Option(help="Words per shingle for MinHash.")]
-MinWords = Annotated[int, typer.Option(help="Drop documents with fewer words (0 disables the filter).")]
+Quality = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--quality",
+        help="Set a quality filter, NAME=VALUE or NAME=off; repeat for several. Names and defaults: min_words=50, "
+        "max_words=off, min_mean_word_length=3, max_mean_word_length=10, max_symbol_word_ratio=0.1, "
+        "min_alpha_word_fraction=0.8, max_duplicate_line_fraction=0.3, max_duplicate_paragraph_fraction=0.3.",
+    ),
+]
 KeepDisambiguation = Annotated[bool, typer.Option(help="Keep Wikipedia disambiguation pages (dropped by default).")]
 Workers = Annotated[int, typer.Option(min=1, help="Processes for the local runner.")]
 DatasetDir = Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A shard directory written by `electra-data build`.")]
@@ -88,18 +97,35 @@ def _config(**fields):
     from electra_data.clean import QualityConfig
     from electra_data.config import BuildConfig
 
-    min_words = fields.pop("min_words")
+    quality = _quality(fields.pop("quality") or [])
     no_dedup = fields.pop("no_dedup")
     try:
         return BuildConfig(
             inputs=tuple(fields.pop("inputs") or ()),
             lowercase=not fields.pop("cased"),
             dedup="none" if no_dedup else fields.pop("dedup"),
-            quality=QualityConfig(min_words=min_words or None),
+            quality=QualityConfig(**quality),
             **{k: v for k, v in fields.items() if k != "dedup"},
         )
     except ValueError as err:
         fail(str(err))
+
+
+def _quality(settings: list[str]) -> dict:
+    """``NAME=VALUE`` / ``NAME=off`` settings of the quality filters, as QualityConfig fields."""
+    from electra_data.clean import QualityConfig
+
+    known = {f.name for f in dataclasses.fields(QualityConfig)}
+    values: dict = {}
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        if name not in known or not value:
+            fail(f"--quality {setting!r}: expected NAME=VALUE or NAME=off with NAME one of {', '.join(sorted(known))}")
+        try:
+            values[name] = None if value == "off" else float(value) if "." in value else int(value)
+        except ValueError:
+            fail(f"--quality {setting!r}: {value!r} is not a number or 'off'")
+    return values
 
 
 def _run(step, cfg, beam_args: list[str], workers: int, what: str) -> dict:
@@ -148,7 +174,7 @@ def build(
     dedup_rounds: DedupRounds = 4,
     minhash_perms: MinhashPerms = 128,
     shingle_size: ShingleSize = 5,
-    min_words: MinWords = 50,
+    quality: Quality = None,
     keep_disambiguation: KeepDisambiguation = False,
     workers: Workers = 1,
 ) -> None:
@@ -189,7 +215,7 @@ def vocab(
     dedup_rounds: DedupRounds = 4,
     minhash_perms: MinhashPerms = 128,
     shingle_size: ShingleSize = 5,
-    min_words: MinWords = 50,
+    quality: Quality = None,
     keep_disambiguation: KeepDisambiguation = False,
     workers: Workers = 1,
 ) -> None:

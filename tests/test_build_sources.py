@@ -46,6 +46,19 @@ def test_wiki_plus_books_reports_each_source(tmp_path):
     _reconciles_and_verifies(manifest, tmp_path / "wb")
 
 
+def test_quality_filters_are_set_and_switched_off_from_the_cli(tmp_path):
+    out = tmp_path / "q"
+    result = CliRunner().invoke(data_app, [
+        "build", "--corpus", "books", "--out", str(out), "--no-dedup", "--vocab-size", "1000",
+        "--quality", "max_words=30000", "--quality", "max_duplicate_line_fraction=off",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["quality"]["max_words"] == 30000
+    assert manifest["config"]["quality"]["max_duplicate_line_fraction"] is None
+    assert manifest["counts"]["dropped"] == {"too_many_words": 2}  # The Time Machine, Heart of Darkness
+
+
 def test_domain_rst_directory(tmp_path):
     corpus = SAMPLE_DATA / "domain" / "linux-doc"
     manifest = run_build(BuildConfig(corpus=str(corpus), out=str(tmp_path / "d"), **FAST))
