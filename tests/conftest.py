@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
+# One OpenMP thread per test process (and the trainers it starts): on a small shared machine,
+# torch's spinning worker threads fight other processes and a tiny model's step gets ~10x slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 _ALICE = Path(__file__).resolve().parents[1] / "sample_data" / "books" / "11-0.txt"
 _SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4

@@ -55,6 +55,13 @@ def test_explicit_values_win_over_defaults():
         ({"log_every": 0}, "log_every must be >= 1"),
         ({"eval_batches": -1}, "eval_batches must be >= 0"),
         ({"device": "tpu"}, "device must be one of auto, cpu, cuda"),
+        ({"objective": "gpt"}, "objective must be one of electra, mlm"),
+        ({"embedding_sharing": "some"}, "embedding_sharing must be one of tied, gdes, none"),
+        ({"grad_accum": 0}, "grad_accum must be >= 1"),
+        ({"batch_size": 10, "grad_accum": 4}, "batch_size must be divisible by grad_accum"),
+        ({"keep_checkpoints": 0}, "keep_checkpoints must be >= 1"),
+        ({"eval_every": -1}, "eval_every must be >= 0"),
+        ({"precision": "fp8"}, "precision must be one of auto, fp32, bf16, fp16"),
         ({"model_size": "base", "generator_size": 0.3}, "not divisible"),
     ],
 )
@@ -84,6 +91,10 @@ def test_model_size_rejects_bad_dims():
         ModelSize(layers=0, hidden=128, heads=1, ffn=1, embedding=1)
 
 
+def test_eval_every_defaults_to_save_every():
+    assert make(save_every=500).eval_every == 500 and make(save_every=500, eval_every=7).eval_every == 7
+
+
 def test_config_is_frozen_and_serialisable():
     cfg = make(model_size="tiny")
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -91,3 +102,7 @@ def test_config_is_frozen_and_serialisable():
     as_dict = json.loads(json.dumps(cfg.to_dict()))
     assert as_dict["data_dir"] == "data" and as_dict["batch_size"] == 32
     assert TrainConfig(**as_dict) == cfg  # the resolved config recreates the run's config
+    assert cfg.architecture() == {"objective": "electra", "model_size": "tiny", "generator_size": 0.25,
+                                  "embedding_sharing": "tied"}
+    with_init = make(init_from="runs/x")
+    assert TrainConfig(**json.loads(json.dumps(with_init.to_dict()))) == with_init

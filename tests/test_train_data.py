@@ -142,3 +142,24 @@ def test_empty_split(train_shard_dir):
     train_only = dataclasses.replace(manifest, shards=manifest.split("train"))
     with pytest.raises(UserError, match="the 'validation' split .* has no examples"):
         BatchStream(train_only, "validation", 4, seed=0)
+
+
+def test_out_of_range_ids_name_the_shard_and_row(train_shard_copy):
+    info = read_manifest(train_shard_copy).split("train")[1]
+    shard = Shard(info.path, info.examples)
+    rows = [(shard[i][0].tolist(), shard[i][1]) for i in range(len(shard))]  # copies: the file is rewritten
+    del shard
+    rows[70][0][3] = 2500  # past the 2000-entry vocab
+    schema = pa.schema([("input_ids", pa.list_(pa.uint16())), ("segment_a_length", pa.uint16())],
+                       metadata={b"electra_data.format_version": b"1"})
+    with pa.ipc.new_stream(str(info.path), schema) as writer:
+        for start in (0, 64):  # the bad row sits in the second record batch
+            chunk = rows[start:64] if start == 0 else rows[64:]
+            writer.write_batch(pa.record_batch([pa.array([r[0] for r in chunk], pa.list_(pa.uint16())),
+                                                pa.array([r[1] for r in chunk], pa.uint16())], schema=schema))
+    with pytest.raises(UserError, match=r"shard-00001-of-00002.arrow row 70 holds token id 2500, not below the vocab size 2000"):
+        Shard(info.path, info.examples, vocab_size=2000)
+    stream = BatchStream(read_manifest(train_shard_copy), "train", 64, seed=0)
+    with pytest.raises(UserError, match="row 70 holds token id 2500"):
+        for _ in range(stream.examples // 64 + 1):  # a batch that opens the bad shard
+            next(stream)

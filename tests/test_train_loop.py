@@ -5,12 +5,15 @@ import torch
 from transformers import AutoTokenizer, ElectraForMaskedLM, ElectraForPreTraining, ElectraModel
 
 from electra_data.errors import UserError
-from electra_data.train.checkpoint import load_checkpoint
+from electra_data.train import loop
+from electra_data.train.checkpoint import TrainState, load_checkpoint
 from electra_data.train.config import TrainConfig
 from electra_data.train.data import BatchStream
+from electra_data.train.device import resolve_device, resolve_precision
 from electra_data.train.manifest import read_manifest
-from electra_data.train.loop import build_optimizer, linear_schedule, resolve_device, train
+from electra_data.train.loop import train
 from electra_data.train.model import ElectraPair
+from electra_data.train.optim import build_optimizer, linear_schedule
 
 STEPS = 30
 
@@ -19,8 +22,8 @@ STEPS = 30
 def tiny_run(train_shard_dir, tmp_path_factory):
     """One short real run shared by the tests below: (config, final metrics)."""
     cfg = TrainConfig(data_dir=train_shard_dir, out_dir=tmp_path_factory.mktemp("run") / "out", model_size="tiny",
-                      max_steps=STEPS, batch_size=16, log_every=1, save_every=20, eval_batches=2, seed=0,
-                      device="cpu")
+                      max_steps=STEPS, batch_size=16, log_every=1, save_every=10, keep_checkpoints=2,
+                      eval_every=15, eval_batches=2, seed=0, device="cpu")
     return cfg, train(cfg)
 
 
@@ -56,6 +59,12 @@ def test_cuda_without_a_device_is_a_user_error():
     assert resolve_device("auto") == torch.device("cpu")
 
 
+@pytest.mark.parametrize("name, dtype", [("auto", torch.float32), ("fp32", torch.float32),
+                                         ("bf16", torch.bfloat16), ("fp16", torch.float16)])
+def test_precision_on_cpu(name, dtype):
+    assert resolve_precision(name, torch.device("cpu")) == dtype
+
+
 def test_training_lowers_the_discriminator_loss(tiny_run):
     cfg, metrics = tiny_run
     records = [json.loads(line) for line in (cfg.out_dir / "metrics.jsonl").read_text().splitlines()]
@@ -64,9 +73,11 @@ def test_training_lowers_the_discriminator_loss(tiny_run):
     first = sum(r["disc_loss"] for r in train_records[:3]) / 3
     last = sum(r["disc_loss"] for r in train_records[-3:]) / 3
     assert last < first
-    assert metrics["step"] == STEPS and "val_disc_loss" in metrics
+    assert metrics["step"] == STEPS and "val_disc_loss" in metrics and 0 <= metrics["val_disc_auc"] <= 1
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    assert [r["step"] for r in records if "val_disc_auc" in r] == [15, 30]  # every --eval-every and at the end
     assert json.loads((cfg.out_dir / "train_config.json").read_text()) == cfg.to_dict()
+    assert (cfg.out_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_export_loads_offline_and_runs(tiny_run):
@@ -89,14 +100,15 @@ def test_export_loads_offline_and_runs(tiny_run):
 
 def test_checkpoints_restore_the_full_training_state(tiny_run):
     cfg, _ = tiny_run
+    # Saved at 10, 20 and 30; --keep-checkpoints 2 removed the first.
     assert sorted(p.name for p in (cfg.out_dir / "checkpoints").iterdir()) == ["step-0000020", "step-0000030"]
     manifest = read_manifest(cfg.data_dir)
     pair = ElectraPair.build(cfg.discriminator_dims, cfg.generator_dims, 2000, 0, 128)
     optimizer = build_optimizer(pair, cfg)
     scheduler = linear_schedule(optimizer, cfg.warmup_steps, cfg.max_steps)
     stream = BatchStream(manifest, "train", cfg.batch_size, cfg.seed)
-    rng = torch.Generator()
-    state = load_checkpoint(cfg.out_dir / "checkpoints" / "step-0000030", pair, optimizer, scheduler, stream, rng)
+    live = TrainState(pair, optimizer, scheduler, torch.amp.GradScaler("cpu", enabled=False), stream)
+    state = load_checkpoint(cfg.out_dir / "checkpoints" / "step-0000030", live, cfg.to_dict())
     assert state["step"] == STEPS and state["config"] == cfg.to_dict()
     assert scheduler.last_epoch == STEPS
     assert stream.state_dict()["epoch"] * stream.examples + stream.state_dict()["index"] == STEPS * cfg.batch_size
@@ -106,3 +118,20 @@ def test_checkpoints_restore_the_full_training_state(tiny_run):
     words = pair.discriminator.electra.embeddings.word_embeddings.weight
     assert pair.generator.generator_lm_head.weight is words and pair.generator.electra.embeddings.word_embeddings.weight is words
     assert optimizer.state[words]["step"].item() == STEPS  # the optimizer state is keyed to live parameters
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(train_shard_dir, tmp_path, monkeypatch):
+    real = loop.electra_loss
+
+    def poisoned(*args, **kwargs):  # from the 5th call (step 5) on, the loss is NaN
+        output = real(*args, **kwargs)
+        poisoned.calls += 1
+        return output._replace(loss=output.loss * float("nan")) if poisoned.calls >= 5 else output
+
+    poisoned.calls = 0
+    monkeypatch.setattr(loop, "electra_loss", poisoned)
+    cfg = TrainConfig(data_dir=train_shard_dir, out_dir=tmp_path / "out", model_size="tiny", max_steps=8,
+                      batch_size=4, log_every=4, save_every=3, eval_batches=0, device="cpu")
+    with pytest.raises(UserError, match=r"the loss is not finite at step 5: .* last good checkpoint is .*step-0000003"):
+        train(cfg)
+    assert [p.name for p in (cfg.out_dir / "checkpoints").iterdir()] == ["step-0000003"]

@@ -3,14 +3,23 @@ import torch
 from transformers import ElectraForMaskedLM, ElectraForPreTraining
 
 from electra_data.train.config import SIZES, ModelSize, generator_dims_of
-from electra_data.train.model import ElectraPair, count_parameters, electra_config, tie_weights
+from electra_data.train.model import (
+    ElectraPair,
+    GdesEmbedding,
+    MaskedLM,
+    count_parameters,
+    electra_config,
+    load_networks,
+    save_networks,
+    share_embeddings,
+)
 
 BERT_VOCAB = 30522
 
 
-def tiny_pair(vocab_size: int = 100) -> ElectraPair:
+def tiny_pair(vocab_size: int = 100, sharing: str = "tied") -> ElectraPair:
     disc = SIZES["tiny"]
-    return ElectraPair.build(disc, generator_dims_of(disc, 0.25), vocab_size, 0, 128)
+    return ElectraPair.build(disc, generator_dims_of(disc, 0.25), vocab_size, 0, 128, sharing=sharing)
 
 
 @pytest.mark.parametrize(
@@ -42,25 +51,81 @@ def test_embeddings_and_softmax_are_shared():
     assert not any(name.startswith("generator.electra.embeddings.") for name in names)
 
 
-def test_tie_weights_reestablishes_sharing_after_loading(tmp_path):
+def test_sharing_is_reestablished_after_loading(tmp_path):
     pair = tiny_pair()
     pair.discriminator.save_pretrained(tmp_path / "d")
     pair.generator.save_pretrained(tmp_path / "g")
     disc = ElectraForPreTraining.from_pretrained(tmp_path / "d")
     gen = ElectraForMaskedLM.from_pretrained(tmp_path / "g")
     assert gen.electra.embeddings is not disc.electra.embeddings  # what loading alone gives
-    tie_weights(disc, gen)
+    share_embeddings(disc, gen, "tied")
     assert gen.electra.embeddings is disc.electra.embeddings
     assert gen.generator_lm_head.weight is disc.electra.embeddings.word_embeddings.weight
     assert torch.equal(disc.electra.embeddings.word_embeddings.weight, pair.generator.generator_lm_head.weight)
 
 
-def test_tie_weights_refuses_mismatched_embeddings():
+@pytest.mark.parametrize("sharing", ["tied", "gdes"])
+def test_sharing_refuses_mismatched_embeddings(sharing):
     other = ModelSize(layers=1, hidden=32, heads=1, ffn=32, embedding=64)
     disc = ElectraForPreTraining(electra_config(SIZES["tiny"], 100, 0, 128))
     gen = ElectraForMaskedLM(electra_config(other, 100, 0, 128))
     with pytest.raises(ValueError, match="cannot share word_embeddings"):
-        tie_weights(disc, gen)
+        share_embeddings(disc, gen, sharing)
+
+
+def test_gdes_reads_the_generator_table_detached_plus_a_zero_delta():
+    pair = tiny_pair(sharing="gdes")
+    disc, gen = pair.discriminator.electra.embeddings, pair.generator.electra.embeddings
+    assert disc is not gen and isinstance(disc.word_embeddings, GdesEmbedding)
+    assert torch.equal(disc.word_embeddings.weight, gen.word_embeddings.weight)  # delta starts at zero
+    assert not disc.word_embeddings.delta.abs().sum()
+    names = [name for name, _ in pair.named_parameters()]
+    assert "discriminator.electra.embeddings.word_embeddings.delta" in names
+    assert not any(name.startswith("discriminator.electra.embeddings.word_embeddings.weight") for name in names)
+    # The discriminator's loss reaches its delta but never the generator's table.
+    ids = torch.randint(5, 100, (2, 16))
+    pair.discriminator(input_ids=ids).logits.sum().backward()
+    assert gen.word_embeddings.weight.grad is None and disc.word_embeddings.delta.grad.abs().sum() > 0
+    assert pair.generator.generator_lm_head.weight is gen.word_embeddings.weight  # own softmax tie
+
+
+def test_no_sharing_keeps_two_networks():
+    pair = tiny_pair(sharing="none")
+    assert pair.generator.electra.embeddings is not pair.discriminator.electra.embeddings
+    assert pair.generator.generator_lm_head.weight is pair.generator.electra.embeddings.word_embeddings.weight
+
+
+@pytest.mark.parametrize("sharing", ["tied", "gdes", "none"])
+def test_save_and_load_networks_round_trip_exactly(tmp_path, sharing):
+    pair = tiny_pair(sharing=sharing)
+    with torch.no_grad():  # a trained delta, not the zeros load_networks could get right by luck
+        for p in pair.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    save_networks(pair, tmp_path)
+    fresh = tiny_pair(sharing=sharing)
+    load_networks(fresh, tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(pair.state_dict().values(), fresh.state_dict().values(), strict=True))
+    # The exported discriminator holds the table it really uses (GDES baked in).
+    exported = ElectraForPreTraining.from_pretrained(tmp_path / "discriminator")
+    used = pair.discriminator.electra.embeddings.word_embeddings.weight
+    assert torch.equal(exported.electra.embeddings.word_embeddings.weight, used)
+    ids = torch.randint(5, 100, (2, 16))
+    pair.eval()
+    with torch.no_grad():
+        assert torch.allclose(exported(input_ids=ids).logits, pair.discriminator(input_ids=ids).logits, atol=1e-6)
+
+
+def test_loading_networks_of_another_shape_is_refused(tmp_path):
+    save_networks(tiny_pair(vocab_size=100), tmp_path)
+    with pytest.raises(ValueError, match="does not fit this model"):
+        load_networks(tiny_pair(vocab_size=120), tmp_path)
+    with pytest.raises(ValueError, match="holds no GDES delta"):
+        load_networks(tiny_pair(vocab_size=100, sharing="gdes"), tmp_path)
+
+
+def test_masked_lm_has_the_discriminator_shape():
+    model = MaskedLM.build(SIZES["tiny"], 100, 0, 128)
+    assert list(model.networks()) == ["mlm"] and model.mlm.config.hidden_size == SIZES["tiny"].hidden
 
 
 @pytest.mark.parametrize("max_seq_length, positions", [(128, 512), (512, 512), (513, 640), (1000, 1024)])

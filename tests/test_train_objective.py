@@ -3,12 +3,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from transformers import ElectraForMaskedLM
+
 from electra_data.train import objective
 from electra_data.train.config import SIZES, generator_dims_of
 from electra_data.train.data import BatchStream
 from electra_data.train.manifest import read_manifest
-from electra_data.train.model import ElectraPair
-from electra_data.train.objective import electra_loss, sample_softmax, mask_tokens
+from electra_data.train.model import ElectraPair, electra_config
+from electra_data.train.objective import electra_loss, mask_tokens, mlm_loss, sample_softmax
 
 PAD, CLS, SEP, MASK = 0, 2, 3, 4
 SPECIALS = (CLS, SEP, MASK)
@@ -125,3 +127,26 @@ def test_no_gradient_flows_through_sampling(pair, batch):
                       *gen.generator_predictions.parameters()]
     grads = torch.autograd.grad(out.disc_loss, generator_only, allow_unused=True)
     assert all(g is None for g in grads)
+
+
+def test_bert_masking_shows_random_tokens():
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, 2000, (64, 100), generator=g)
+    masked = mask_tokens(ids, SPECIALS, PAD, MASK, 0.15, g, mask_fraction=0.8, random_fraction=0.1, vocab_size=2000)
+    chosen, shown = ids[masked.is_masked], masked.input_ids[masked.is_masked]
+    as_mask = (shown == MASK).float().mean().item()
+    changed = ((shown != MASK) & (shown != chosen)).float().mean().item()
+    assert as_mask == pytest.approx(0.8, abs=0.03) and changed == pytest.approx(0.1, abs=0.02)
+    assert torch.equal(masked.input_ids[~masked.is_masked], ids[~masked.is_masked])
+
+
+def test_mlm_loss_trains_every_parameter(batch):
+    torch.manual_seed(0)
+    model = ElectraForMaskedLM(electra_config(SIZES["tiny"], 2000, PAD, 128))
+    out = mlm_loss(model, batch, special_ids=SPECIALS, pad_id=PAD, mask_id=MASK, mask_prob=0.15,
+                   rng=torch.Generator().manual_seed(0))
+    assert out.loss is out.mlm_loss and 0 <= out.gen_accuracy.item() <= 1
+    assert out.loss.item() == pytest.approx(torch.log(torch.tensor(2000.0)).item(), rel=0.1)
+    out.loss.backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+    assert out.stacked().shape == (3,)

@@ -1,34 +1,59 @@
 """Checkpoints: everything needed to continue a run exactly, written atomically.
 
-Layout: ``<out>/checkpoints/step-0001000/{discriminator,generator}/`` (``save_pretrained``
-safetensors, so any checkpoint also loads with ``from_pretrained``) and ``state.pt`` (optimizer,
-scheduler, step, data position, RNG states, resolved config) holding only tensors and plain
-Python values, so it loads with ``torch.load(weights_only=True)``. A checkpoint is written under
-a temporary name and renamed into place: a crash never leaves a half-written ``step-*``.
+Layout: ``<out>/checkpoints/step-0001000/`` holds one ``from_pretrained`` directory per network
+(``save_networks``: safetensors, so any checkpoint also loads with ``from_pretrained``) and
+``state.pt`` (optimizer, scheduler, loss scaler, step, data position, resolved config) holding
+only tensors and plain Python values, so it loads with ``torch.load(weights_only=True)``. There
+is no random generator state to save: the loop seeds each step from ``(seed, step, rank)``. A checkpoint is written under a temporary name and renamed
+into place: a crash never leaves a half-written ``step-*``. Only the last ``keep`` are kept.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
+from safetensors import SafetensorError
 
 from electra_data.errors import UserError
+from electra_data.train.config import ARCHITECTURE
 from electra_data.train.data import BatchStream
-from electra_data.train.model import ElectraPair, tie_weights
+from electra_data.train.model import ElectraPair, MaskedLM, load_networks, save_networks
 
-__all__ = ["checkpoint_name", "save_checkpoint", "load_checkpoint"]
+__all__ = ["TrainState", "checkpoint_name", "latest_checkpoint", "save_checkpoint", "load_checkpoint"]
 
-_WEIGHTS = "model.safetensors"
-_ONE_FILE = "1000GB"  # never shard: one file per model keeps loading into live modules simple
+_PREFIX = "step-"
+
+
+@dataclass
+class TrainState:
+    """The live objects a checkpoint saves and restores."""
+
+    model: ElectraPair | MaskedLM
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    stream: BatchStream
 
 
 def checkpoint_name(step: int) -> str:
     """Directory name of the checkpoint after ``step`` optimizer steps (sorts by step)."""
-    return f"step-{step:07d}"
+    return f"{_PREFIX}{step:07d}"
+
+
+def _checkpoints(directory: Path) -> list[Path]:
+    # Temporary ".step-*.tmp" directories of an interrupted save do not match the prefix.
+    return sorted(p for p in directory.glob(f"{_PREFIX}*") if p.is_dir()) if directory.is_dir() else []
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    """The newest complete checkpoint in a run's ``checkpoints/`` directory, if any."""
+    found = _checkpoints(directory)
+    return found[-1] if found else None
 
 
 def _fsync_tree(root: Path) -> None:
@@ -40,27 +65,15 @@ def _fsync_tree(root: Path) -> None:
             os.close(fd)
 
 
-def save_checkpoint(
-    directory: Path,
-    step: int,
-    pair: ElectraPair,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    stream: BatchStream,
-    rng: torch.Generator,
-    config: dict,
-) -> Path:
-    """Write ``<directory>/step-XXXXXXX/`` atomically.
+def save_checkpoint(directory: Path, step: int, state: TrainState, config: dict, keep: int) -> Path:
+    """Write ``<directory>/step-XXXXXXX/`` atomically and delete all but the last ``keep``.
 
     Args:
         directory: The run's ``checkpoints/`` directory (created if missing).
         step: Optimizer steps taken.
-        pair: The models.
-        optimizer: The optimizer.
-        scheduler: The learning-rate scheduler.
-        stream: The training batch stream (its position is saved).
-        rng: The objective's random generator.
+        state: The live training objects.
         config: The resolved training config (``TrainConfig.to_dict()``).
+        keep: How many checkpoints to keep, this one included.
 
     Returns:
         The checkpoint directory.
@@ -69,75 +82,66 @@ def save_checkpoint(
     tmp = directory / f".{final.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    pair.discriminator.save_pretrained(tmp / "discriminator", max_shard_size=_ONE_FILE)
-    pair.generator.save_pretrained(tmp / "generator", max_shard_size=_ONE_FILE)
-    rng_states = {"torch": torch.get_rng_state(), "objective": rng.get_state()}
-    if torch.cuda.is_available():
-        rng_states["cuda"] = torch.cuda.get_rng_state_all()
-    state = {
+    save_networks(state.model, tmp)
+    saved = {
         "step": step,
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "data": stream.state_dict(),
-        "rng": rng_states,
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict(),
+        "scaler": state.scaler.state_dict(),
+        "data": state.stream.state_dict(),
         "config": config,
     }
-    torch.save(state, tmp / "state.pt")
+    torch.save(saved, tmp / "state.pt")
     _fsync_tree(tmp)
     if final.exists():  # only when the same step is saved twice
         shutil.rmtree(final)
     os.replace(tmp, final)
+    for old in _checkpoints(directory)[:-keep]:
+        shutil.rmtree(old)
     return final
 
 
-def load_checkpoint(
-    path: Path,
-    pair: ElectraPair,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    stream: BatchStream,
-    rng: torch.Generator,
-) -> dict:
-    """Restore a ``save_checkpoint`` directory into live objects.
-
-    The models, optimizer and scheduler must be built as for the saved run; weights are loaded in
-    place so the optimizer keeps pointing at the same parameters, and the cross-model sharing is
-    re-established.
+def load_checkpoint(path: Path, state: TrainState, config: dict) -> dict:
+    """Restore a ``save_checkpoint`` directory into live objects built as for the saved run.
 
     Args:
         path: A ``step-XXXXXXX`` directory.
-        pair: Models to load into.
-        optimizer: Optimizer to restore.
-        scheduler: Scheduler to restore.
-        stream: Training stream to reposition.
-        rng: The objective's generator to restore.
+        state: The live objects to restore, in place (the optimizer keeps pointing at the same
+            parameters and the embedding sharing stays).
+        config: This run's resolved config; its ``ARCHITECTURE`` fields must match the saved ones.
 
     Returns:
         The saved state (``step``, ``config``, ...).
 
     Raises:
-        UserError: If the checkpoint is incomplete or its models do not fit ``pair``.
+        UserError: If the checkpoint is incomplete or corrupt, or was saved with another
+            architecture or on other data.
     """
     try:
-        state = torch.load(path / "state.pt", weights_only=True)
-        disc = load_file(path / "discriminator" / _WEIGHTS)
-        gen = load_file(path / "generator" / _WEIGHTS)
+        saved = torch.load(path / "state.pt", weights_only=True)
+        changed = [name for name in ARCHITECTURE if saved["config"].get(name) != config[name]]
+        if changed:
+            was = ", ".join(f"{n}={saved['config'].get(n)}" for n in changed)
+            now = ", ".join(f"{n}={config[n]}" for n in changed)
+            raise UserError(
+                f"checkpoint {path} was trained with {was}; this run asks for {now}: resume with "
+                "the same architecture, or start a new run in another --out"
+            )
+        load_networks(state.model, path)
     except FileNotFoundError as e:
         raise UserError(f"checkpoint {path} is incomplete: {e.filename} is missing") from e
-    try:
-        pair.discriminator.load_state_dict(disc)
-        # save_pretrained leaves out the softmax weight tied to the word embeddings.
-        result = pair.generator.load_state_dict(gen, strict=False)
-    except RuntimeError as e:
-        raise UserError(f"checkpoint {path} does not fit this model size: {e}") from e
-    if result.unexpected_keys or set(result.missing_keys) - {"generator_lm_head.weight"}:
-        raise UserError(f"checkpoint {path} does not fit this generator: {result}")
-    tie_weights(pair.discriminator, pair.generator)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    stream.load_state_dict(state["data"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if "cuda" in state["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    rng.set_state(state["rng"]["objective"])
-    return state
+    except (RuntimeError, EOFError, KeyError, pickle.UnpicklingError, SafetensorError) as e:
+        raise UserError(
+            f"checkpoint {path} is corrupt ({type(e).__name__}: {e}); delete it to resume from "
+            "the one before"
+        ) from e
+    except UserError:
+        raise
+    except ValueError as e:  # load_networks: weights of other shapes
+        raise UserError(f"checkpoint {path} does not fit this run ({e}): were the shards rebuilt?") from e
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.scheduler.load_state_dict(saved["scheduler"])
+    if saved["scaler"]:  # empty when saved by a run without fp16 loss scaling
+        state.scaler.load_state_dict(saved["scaler"])
+    state.stream.load_state_dict(saved["data"])
+    return saved

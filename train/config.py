@@ -11,7 +11,17 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ModelSize", "SIZES", "DEVICES", "generator_dims_of", "TrainConfig"]
+__all__ = [
+    "ModelSize",
+    "SIZES",
+    "DEVICES",
+    "OBJECTIVES",
+    "SHARING",
+    "PRECISIONS",
+    "ARCHITECTURE",
+    "generator_dims_of",
+    "TrainConfig",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,11 @@ SIZES: dict[str, ModelSize] = {
     "large": ModelSize(layers=24, hidden=1024, heads=16, ffn=4096, embedding=1024),
 }
 DEVICES = ("auto", "cpu", "cuda")
+OBJECTIVES = ("electra", "mlm")
+SHARING = ("tied", "gdes", "none")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# The fields that decide the shapes and wiring of the saved weights: a resumed run must keep them.
+ARCHITECTURE = ("objective", "model_size", "generator_size", "embedding_sharing")
 
 _GENERATOR_FRACTION = {"tiny": 1 / 4, "small": 1 / 4, "base": 1 / 3, "large": 1 / 4}
 _BATCH_SIZE = {"tiny": 32, "small": 128, "base": 256, "large": 2048}
@@ -84,11 +99,19 @@ class TrainConfig:
     Attributes:
         data_dir: Shard directory written by ``electra-data build``.
         out_dir: Where metrics, checkpoints and the exported models go.
+        objective: ``electra`` (replaced token detection) or ``mlm`` (a BERT-style masked LM
+            of the discriminator's size on the same data, for matched comparisons).
         model_size: One of ``SIZES`` (tiny, small, base, large).
         generator_size: Generator width as a fraction of the discriminator's
             (default 1/3 for base, else 1/4).
+        embedding_sharing: ``tied`` (one embeddings module for both networks), ``gdes``
+            (DeBERTaV3's gradient-disentangled sharing) or ``none``.
+        init_from: Start from this Hugging Face ELECTRA checkpoint (a discriminator directory or
+            a run directory holding ``discriminator/`` and maybe ``generator/``).
         max_steps: Optimizer steps to run.
-        batch_size: Examples per step (default 32/128/256/2048 for tiny/small/base/large).
+        batch_size: Examples per optimizer step, over all ranks and accumulated micro-batches
+            (default 32/128/256/2048 for tiny/small/base/large).
+        grad_accum: Micro-batches accumulated per optimizer step; divides ``batch_size``.
         learning_rate: Peak learning rate (default 5e-4 tiny/small, 2e-4 base/large).
         warmup_steps: Linear warmup steps (default ``min(10000, max_steps // 10)``).
         weight_decay: AdamW weight decay, not applied to biases and LayerNorm weights.
@@ -100,17 +123,27 @@ class TrainConfig:
         disc_weight: Weight of the discriminator loss relative to the MLM loss.
         seed: Seed for initialisation, data order and masking.
         save_every: Write a checkpoint every this many steps (0: only at the end).
+        keep_checkpoints: How many of the latest checkpoints to keep.
         log_every: Log averaged metrics every this many steps.
-        eval_batches: Validation batches evaluated at each checkpoint (0: no evaluation).
+        eval_every: Evaluate every this many steps and at the end (default ``save_every``;
+            0: only at the end).
+        eval_batches: Validation batches per evaluation (0: no evaluation).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        precision: ``auto`` (bf16 on a CUDA device that has it, else fp16 on CUDA, fp32 on CPU),
+            ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 with loss scaling).
+        compile: Compile the networks with ``torch.compile``.
     """
 
     data_dir: Path
     out_dir: Path
+    objective: str = "electra"
     model_size: str = "small"
     generator_size: float | None = None
+    embedding_sharing: str = "tied"
+    init_from: Path | None = None
     max_steps: int = 1_000_000
     batch_size: int | None = None
+    grad_accum: int = 1
     learning_rate: float | None = None
     warmup_steps: int | None = None
     weight_decay: float = 0.01
@@ -122,9 +155,13 @@ class TrainConfig:
     disc_weight: float = 50.0
     seed: int = 42
     save_every: int = 10_000
+    keep_checkpoints: int = 3
     log_every: int = 10
+    eval_every: int | None = None
     eval_batches: int = 10
     device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
 
     def __post_init__(self):
         if self.model_size not in SIZES:
@@ -138,11 +175,14 @@ class TrainConfig:
             "learning_rate": _LEARNING_RATE[size],
             "warmup_steps": min(10_000, self.max_steps // 10),
             "mask_prob": 0.25 if size == "large" else 0.15,
+            "eval_every": self.save_every,
         }
         # Frozen dataclasses have no setter: resolving defaults is the one sanctioned mutation,
         # done here so no consumer ever sees a None.
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         object.__setattr__(self, "out_dir", Path(self.out_dir))
+        if self.init_from is not None:
+            object.__setattr__(self, "init_from", Path(self.init_from))
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
@@ -150,9 +190,16 @@ class TrainConfig:
 
     def _validate(self) -> None:
         checks = [
+            (self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}"),
+            (self.embedding_sharing in SHARING, f"embedding_sharing must be one of {', '.join(SHARING)}"),
             (0 < self.generator_size <= 1, "generator_size must be in (0, 1]"),
             (self.max_steps >= 1, "max_steps must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.grad_accum >= 1, "grad_accum must be >= 1"),
+            (
+                self.grad_accum < 1 or self.batch_size % self.grad_accum == 0,
+                "batch_size must be divisible by grad_accum",
+            ),
             (self.learning_rate > 0, "learning_rate must be > 0"),
             (0 <= self.warmup_steps <= self.max_steps, "warmup_steps must be in [0, max_steps]"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
@@ -163,9 +210,12 @@ class TrainConfig:
             (self.disc_weight >= 0, "disc_weight must be >= 0"),
             (self.seed >= 0, "seed must be >= 0"),
             (self.save_every >= 0, "save_every must be >= 0 (0 saves only at the end)"),
+            (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
             (self.log_every >= 1, "log_every must be >= 1"),
+            (self.eval_every >= 0, "eval_every must be >= 0 (0 evaluates only at the end)"),
             (self.eval_batches >= 0, "eval_batches must be >= 0"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
         ]
         for ok, why in checks:
             if not ok:
@@ -186,3 +236,7 @@ class TrainConfig:
         """The resolved config as JSON- and ``torch.load(weights_only=True)``-safe values."""
         fields = dataclasses.asdict(self)
         return {k: str(v) if isinstance(v, Path) else v for k, v in fields.items()}
+
+    def architecture(self) -> dict:
+        """The ``ARCHITECTURE`` fields: what a resumed run must share with the saved one."""
+        return {name: getattr(self, name) for name in ARCHITECTURE}

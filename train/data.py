@@ -34,12 +34,15 @@ class Shard:
     Args:
         path: The Arrow IPC stream file.
         expected_rows: The manifest's example count, checked against the file.
+        vocab_size: If given, every id must be below it (one vectorised pass when opened: an id
+            past the embedding table would crash the model with an opaque index error).
 
     Raises:
-        UserError: If the file is not a version-1 shard or its row count disagrees.
+        UserError: If the file is not a version-1 shard, its row count disagrees, or an id is
+            out of range.
     """
 
-    def __init__(self, path: Path, expected_rows: int):
+    def __init__(self, path: Path, expected_rows: int, vocab_size: int | None = None):
         try:
             reader = pa.ipc.open_stream(pa.memory_map(str(path)))
             schema = reader.schema
@@ -70,6 +73,19 @@ class Shard:
             raise UserError(
                 f"{path} has {self._starts[-1]} rows, the manifest says {expected_rows}; {REBUILD}"
             )
+        if vocab_size is not None:
+            self._check_ids(path, vocab_size)
+
+    def _check_ids(self, path: Path, vocab_size: int) -> None:
+        for chunk, values in enumerate(self._values):
+            bad = np.flatnonzero(values >= vocab_size)
+            if bad.size:
+                row = int(np.searchsorted(self._offsets[chunk], bad[0], side="right")) - 1
+                raise UserError(
+                    f"{path} row {self._starts[chunk] + row} holds token id {values[bad[0]]}, "
+                    f"not below the vocab size {vocab_size}: the shards do not match their "
+                    f"tokenizer; {REBUILD}"
+                )
 
     def __len__(self) -> int:
         return int(self._starts[-1])
@@ -145,7 +161,7 @@ class BatchStream:
         self.epoch, self.index = 0, 0
         # Only the shards a batch touches are open; an LRU bounds open files on huge datasets.
         self._open = functools.lru_cache(maxsize=4)(
-            lambda k: Shard(self._shards[k].path, int(self._sizes[k]))
+            lambda k: Shard(self._shards[k].path, int(self._sizes[k]), manifest.vocab_size)
         )
         self._layout = functools.lru_cache(maxsize=2)(self._epoch_layout)
         self._row_order = functools.lru_cache(maxsize=4)(self._rows_of)

@@ -1,8 +1,9 @@
 """The run's deliverable: Hugging Face model directories, the tokenizer and a model card.
 
-``<out>/discriminator/`` and ``<out>/generator/`` load with ``from_pretrained`` (and each holds a
-copy of the tokenizer files, so ``AutoTokenizer.from_pretrained`` works on either), and
-``<out>/tokenizer/`` is the shard directory's tokenizer as trained on.
+``<out>/discriminator/`` and ``<out>/generator/`` (``<out>/mlm/`` for ``--objective mlm``) load
+with ``from_pretrained`` (and each holds a copy of the tokenizer files, so
+``AutoTokenizer.from_pretrained`` works on any), and ``<out>/tokenizer/`` is the shard
+directory's tokenizer as trained on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import shutil
 from pathlib import Path
 
 from electra_data.train.manifest import Manifest
-from electra_data.train.model import ElectraPair
+from electra_data.train.model import ElectraPair, MaskedLM, save_networks
+from electra_data.train.monitor import METRICS, PLOT, TENSORBOARD
 
 __all__ = ["RUN_OUTPUTS", "existing_outputs", "remove_outputs", "export", "model_card"]
 
@@ -20,9 +22,12 @@ __all__ = ["RUN_OUTPUTS", "existing_outputs", "remove_outputs", "export", "model
 RUN_OUTPUTS = (
     "discriminator",
     "generator",
+    "mlm",
     "tokenizer",
     "checkpoints",
-    "metrics.jsonl",
+    METRICS,
+    PLOT,
+    TENSORBOARD,
     "train_config.json",
     "README.md",
 )
@@ -52,14 +57,20 @@ def model_card(manifest: Manifest, config: dict, step: int, metrics: dict[str, f
         if (shards := manifest.split(name))
     )
     rows = "\n".join(f"| {k} | {v:.4g} |" for k, v in metrics.items() if k != "step")
-    return f"""# ELECTRA-{config['model_size']} pre-trained with electra-data
+    if config["objective"] == "mlm":
+        title, what, folder, cls = "MLM", "A BERT-style masked LM", "mlm", "ElectraForMaskedLM"
+    else:
+        title, what, folder, cls = "ELECTRA", "Generator and discriminator", "discriminator", "ElectraForPreTraining"
+    sharing = "" if config["objective"] == "mlm" else f", embeddings shared: {config['embedding_sharing']}"
+    start = f", starting from `{config['init_from']}`" if config.get("init_from") else ""
+    return f"""# {title}-{config['model_size']} pre-trained with electra-data
 
-Generator and discriminator trained for {step:,} steps with replaced token detection.
+{what} trained for {step:,} steps{sharing}{start}.
 
 ```python
-from transformers import AutoTokenizer, ElectraForPreTraining
-tokenizer = AutoTokenizer.from_pretrained("discriminator")
-model = ElectraForPreTraining.from_pretrained("discriminator")
+from transformers import AutoTokenizer, {cls}
+tokenizer = AutoTokenizer.from_pretrained("{folder}")
+model = {cls}.from_pretrained("{folder}")
 ```
 
 ## Data
@@ -88,7 +99,7 @@ max sequence length {manifest.max_seq_length}.
 
 def export(
     out_dir: Path,
-    pair: ElectraPair,
+    model: ElectraPair | MaskedLM,
     manifest: Manifest,
     config: dict,
     step: int,
@@ -98,16 +109,16 @@ def export(
 
     Args:
         out_dir: The run's output directory.
-        pair: The trained models.
+        model: The trained model.
         manifest: The training data's manifest (for the tokenizer and the card).
         config: The resolved training config.
         step: Optimizer steps taken.
         metrics: Final metrics for the card.
     """
     shutil.copytree(manifest.tokenizer_dir, out_dir / "tokenizer", dirs_exist_ok=True)
-    for name, model in (("discriminator", pair.discriminator), ("generator", pair.generator)):
+    for name in model.networks():
         # Tokenizer first, so the model's own config.json is the one that stays.
         shutil.copytree(manifest.tokenizer_dir, out_dir / name, dirs_exist_ok=True)
-        model.save_pretrained(out_dir / name)
+    save_networks(model, out_dir, deltas=False)
     card = model_card(manifest, config, step, metrics)
     (out_dir / "README.md").write_text(card, encoding="utf-8")

@@ -1,204 +1,250 @@
-"""The training loop: setup, optimizer and schedule, evaluation, then steps until ``max_steps``.
+"""The training loop: setup, then steps until ``max_steps``, then the export.
 
-Reads top to bottom in one sitting. Per step: next batch, ELECTRA loss, backward, clip, AdamW,
-schedule. Every ``log_every`` steps the averaged metrics go to ``<out>/metrics.jsonl`` and the
-progress bar; every ``save_every`` steps (and at the end) a checkpoint, with a validation pass;
-at the end the export.
+Reads top to bottom in one sitting. Per step: seed the step's randomness, then for each
+accumulated micro-batch the objective (under autocast) and its backward; then unscale, clip,
+AdamW, schedule. Every ``log_every`` steps the averaged metrics go to the monitor, every
+``eval_every`` a validation pass, every ``save_every`` (and at the end, and when SIGTERM/SIGINT
+arrives) a checkpoint. A non-finite loss stops the run before anything is saved from it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
-from tqdm.auto import tqdm
+from torch.nn.parallel import DistributedDataParallel
 from transformers.utils import logging as hf_logging
 
 from electra_data.errors import UserError
-from electra_data.train.checkpoint import save_checkpoint
-from electra_data.train.config import TrainConfig
+from electra_data.train import distributed
+from electra_data.train.checkpoint import TrainState, latest_checkpoint, load_checkpoint, save_checkpoint
+from electra_data.train.config import ARCHITECTURE, TrainConfig
 from electra_data.train.data import BatchStream
+from electra_data.train.evaluate import evaluate
 from electra_data.train.export import export
 from electra_data.train.manifest import Manifest, read_manifest
-from electra_data.train.model import ElectraPair
-from electra_data.train.objective import ElectraOutput, electra_loss
+from electra_data.train.model import ElectraPair, MaskedLM
+from electra_data.train.monitor import Monitor
+from electra_data.train.objective import electra_loss, mlm_loss
+from electra_data.train.device import resolve_device, resolve_precision
+from electra_data.train.optim import build_optimizer, linear_schedule
 
-__all__ = ["resolve_device", "build_optimizer", "linear_schedule", "evaluate", "train"]
+__all__ = ["RECORD_BATCHES", "build_model", "build_objective", "seed_step", "train"]
+
+# Set to a directory to have each rank append the examples it trains on to rank-<r>.jsonl there:
+# how a test checks that ranks read disjoint data.
+RECORD_BATCHES = "ELECTRA_TRAIN_RECORD_BATCHES"
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU.
+def build_model(cfg: TrainConfig, manifest: Manifest, from_init: bool = True) -> ElectraPair | MaskedLM:
+    """The run's model: from ``cfg.init_from`` (checked against the data's vocab), or fresh."""
+    if cfg.init_from is not None and from_init:
+        from electra_data.train.init import check_vocab, find_init_source, load_init
 
-    Raises:
-        UserError: If ``cuda`` is asked for and none is available.
+        source = find_init_source(cfg.init_from, cfg.objective)
+        check_vocab(source, manifest)
+        return load_init(source, cfg, manifest)
+    shape = (manifest.vocab_size, manifest.special_tokens.pad, manifest.max_seq_length)
+    if cfg.objective == "mlm":
+        return MaskedLM.build(cfg.discriminator_dims, *shape)
+    return ElectraPair.build(cfg.discriminator_dims, cfg.generator_dims, *shape, sharing=cfg.embedding_sharing)
+
+
+def build_objective(cfg: TrainConfig, manifest: Manifest):
+    """The loss function with everything but the networks, batch and ``rng`` bound."""
+    special = manifest.special_tokens
+    common = dict(special_ids=(special.cls, special.sep, special.mask), pad_id=special.pad,
+                  mask_id=special.mask, mask_prob=cfg.mask_prob)
+    if cfg.objective == "mlm":
+        return functools.partial(mlm_loss, **common)
+    return functools.partial(electra_loss, **common, disc_weight=cfg.disc_weight)
+
+
+def seed_step(rng: torch.Generator, seed: int, step: int, rank: int) -> None:
+    """Seed masking, sampling (``rng``) and dropout (torch's global generator) for one step.
+
+    Randomness as a pure function of ``(seed, step, rank)`` makes a resumed run draw what an
+    uninterrupted one would, on any number of ranks, with no generator state to save.
     """
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was given but no CUDA device is available; use --device cpu")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    value = int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] >> 1)
+    rng.manual_seed(value)
+    torch.manual_seed(value)
 
 
-def build_optimizer(pair: ElectraPair, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW over both models; biases and LayerNorm weights (all 1-d tensors) get no decay.
+class _StopSignals:
+    """Turn the first SIGTERM/SIGINT into a flag the loop checks after each step (a second one
+    acts as usual), so a job scheduler's preemption ends with a checkpoint."""
 
-    ``pair.named_parameters()`` yields each shared tensor once, so the shared embeddings get one
-    optimizer state and one update per step.
-    """
-    params = dict(pair.named_parameters())
-    decay = [p for p in params.values() if p.ndim >= 2]
-    no_decay = [p for p in params.values() if p.ndim < 2]
-    groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(
-        groups,
-        lr=cfg.learning_rate,
-        betas=(cfg.adam_beta1, cfg.adam_beta2),
-        eps=cfg.adam_epsilon,
-    )
+    def __init__(self):
+        self.received: str | None = None
 
+    def __enter__(self):
+        self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM, signal.SIGINT)}
+        return self
 
-def linear_schedule(
-    optimizer: torch.optim.Optimizer, warmup: int, total: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warmup over ``warmup`` steps to the peak, then linear decay to 0 at ``total``."""
+    def _handle(self, signum, frame):
+        self.received = signal.Signals(signum).name
+        signal.signal(signum, self._previous[signum])
 
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup  # the first step already moves the weights
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
 
 
-def _mean(rows: list[torch.Tensor]) -> dict[str, float]:
-    # Rows of ElectraOutput.stacked(): one transfer per log line, no per-step device sync.
-    return dict(zip(ElectraOutput._fields, torch.stack(rows).mean(dim=0).tolist(), strict=True))
+def _record(directory: Path, rank: int, step: int, batch: dict[str, torch.Tensor]) -> None:
+    lengths = batch["attention_mask"].sum(dim=1).tolist()
+    rows = [ids[:n] for ids, n in zip(batch["input_ids"].tolist(), lengths)]
+    with open(directory / f"rank-{rank}.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"step": step, "rows": rows}) + "\n")
 
 
-@torch.no_grad()
-def evaluate(
-    pair: ElectraPair, manifest: Manifest, cfg: TrainConfig, objective, device: torch.device
-) -> dict[str, float]:
-    """Mean validation metrics over ``cfg.eval_batches`` batches, prefixed ``val_``.
-
-    The same batches and masks every time (fixed seed), so values are comparable across steps.
-    Returns an empty dict when there is no validation split or ``eval_batches`` is 0.
-    """
-    if not cfg.eval_batches or not manifest.split("validation"):
-        return {}
-    stream = BatchStream(manifest, "validation", cfg.batch_size, cfg.seed)
-    rng = torch.Generator(device).manual_seed(cfg.seed)
-    pair.eval()
-    outputs = []
-    for _ in range(cfg.eval_batches):
-        batch = {k: v.to(device) for k, v in next(stream).items()}
-        outputs.append(objective(pair.generator, pair.discriminator, batch, rng=rng).stacked())
-    pair.train()
-    return {f"val_{name}": value for name, value in _mean(outputs).items()}
+def _first_bad_step(window: list[torch.Tensor], first_step: int, per_step: int) -> int | None:
+    finite = torch.isfinite(torch.stack(window)[:, 0]).tolist()  # column 0 is the loss
+    return None if all(finite) else first_step + finite.index(False) // per_step
 
 
-def _write(log, record: dict) -> None:
-    log.write(json.dumps(record) + "\n")
-    log.flush()
-
-
-def train(cfg: TrainConfig) -> dict[str, float]:
-    """Pre-train a generator-discriminator pair on a shard directory and export it.
+def train(cfg: TrainConfig, resume: bool = False) -> dict[str, float]:
+    """Pre-train on a shard directory and export the result (on rank 0 under ``torchrun``).
 
     Args:
         cfg: The resolved training config.
+        resume: Continue from the latest checkpoint in ``cfg.out_dir``.
 
     Returns:
         The final metrics: the last logged training window, validation metrics and ``step``.
 
     Raises:
-        UserError: If the data directory or device is unusable.
+        UserError: If the data, device, checkpoint or ``--init-from`` is unusable, the loss
+            stops being finite, or a signal stopped the run (after saving a checkpoint).
     """
-    # --- setup ---
     device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
+    ddp = distributed.setup(device)
+    try:
+        return _train(cfg, resume, device, ddp)
+    finally:
+        distributed.teardown(ddp)
+
+
+def _train(cfg: TrainConfig, resume: bool, device: torch.device, ddp: distributed.Distributed) -> dict:
+    # --- setup ---
+    if device.type == "cuda":
+        device = torch.device("cuda", ddp.local_rank)
+    if cfg.batch_size % (cfg.grad_accum * ddp.world_size):
+        raise UserError(f"--batch-size {cfg.batch_size} must be divisible by --grad-accum "
+                        f"{cfg.grad_accum} x {ddp.world_size} processes")
+    torch.manual_seed(cfg.seed)  # initial weights
     hf_logging.disable_progress_bar()  # one progress bar: ours (save_pretrained draws its own)
     manifest = read_manifest(cfg.data_dir)
-    stream = BatchStream(manifest, "train", cfg.batch_size, cfg.seed)
-    special = manifest.special_tokens
-    pair = ElectraPair.build(
-        cfg.discriminator_dims,
-        cfg.generator_dims,
-        manifest.vocab_size,
-        special.pad,
-        manifest.max_seq_length,
-    ).to(device)
-    optimizer = build_optimizer(pair, cfg)
+    micro_batch = cfg.batch_size // (cfg.grad_accum * ddp.world_size)
+    stream = BatchStream(manifest, "train", micro_batch, cfg.seed, ddp.rank, ddp.world_size)
+    model = build_model(cfg, manifest, from_init=not resume).to(device)
+    dtype = resolve_precision(cfg.precision, device)
+    autocast = functools.partial(torch.autocast, device.type, dtype=dtype, enabled=dtype != torch.float32)
+    optimizer = build_optimizer(model, cfg)
     scheduler = linear_schedule(optimizer, cfg.warmup_steps, cfg.max_steps)
-    rng = torch.Generator(device).manual_seed(cfg.seed)
-    objective = functools.partial(
-        electra_loss,
-        special_ids=(special.cls, special.sep, special.mask),
-        pad_id=special.pad,
-        mask_id=special.mask,
-        mask_prob=cfg.mask_prob,
-        disc_weight=cfg.disc_weight,
-    )
-    out: Path = cfg.out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    resolved = cfg.to_dict()
-    (out / "train_config.json").write_text(json.dumps(resolved, indent=2) + "\n", encoding="utf-8")
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    rng = torch.Generator(device)
+    state = TrainState(model, optimizer, scheduler, scaler, stream)
+    loss = build_objective(cfg, manifest)
+    out, resolved, start = cfg.out_dir, cfg.to_dict(), 0
+    checkpoints = out / "checkpoints"
+    if resume:
+        latest = latest_checkpoint(checkpoints)
+        if latest is None:
+            raise UserError(f"--resume: no checkpoint in {checkpoints}; start without --resume")
+        saved = load_checkpoint(latest, state, resolved)
+        start = saved["step"]
+        if start >= cfg.max_steps:
+            raise UserError(f"{latest} is at step {start}, already --max-steps: raise it to go on")
+    if cfg.compile:
+        for net in model.networks().values():
+            net.electra.compile()  # the encoders: the objective calls their parts, not forward
+    wrapped = model  # what the loop calls: under torchrun, DDP all-reduces its gradients
+    if ddp.world_size > 1:
+        wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if ddp.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.json").write_text(json.dumps(resolved, indent=2) + "\n", encoding="utf-8")
+    monitor = Monitor(out, cfg.max_steps, start, f"{cfg.objective}-{cfg.model_size}", enabled=ddp.main)
+    if resume:
+        changed = [k for k in resolved if k not in ARCHITECTURE and saved["config"].get(k) != resolved[k]]
+        monitor.note(f"resuming from {latest}" + "".join(
+            f"; {k} was {saved['config'].get(k)}, now {resolved[k]}" for k in changed))
 
     # --- loop ---
-    pair.train()
     window: list[torch.Tensor] = []
     window_tokens = torch.zeros((), dtype=torch.long, device=device)
-    metrics: dict[str, float] = {}
-    started = window_start = time.perf_counter()
-    bar = tqdm(total=cfg.max_steps, desc=f"electra-{cfg.model_size}", unit="step", dynamic_ncols=True)
-    with open(out / "metrics.jsonl", "w", encoding="utf-8") as log:
-        for step in range(1, cfg.max_steps + 1):
-            batch = {k: v.to(device, non_blocking=True) for k, v in next(stream).items()}
+    window_first, metrics = start + 1, {}
+    objective = functools.partial(loss, rng=rng)
+    record = os.environ.get(RECORD_BATCHES)
+    stop = _StopSignals()
+    window_start = time.perf_counter()
+    with stop, monitor:
+        for step in range(start + 1, cfg.max_steps + 1):
+            seed_step(rng, cfg.seed, step, ddp.rank)
             lr = scheduler.get_last_lr()[0]
-            output = objective(pair.generator, pair.discriminator, batch, rng=rng)
             optimizer.zero_grad(set_to_none=True)
-            output.loss.backward()
-            torch.nn.utils.clip_grad_norm_(pair.parameters(), cfg.max_grad_norm)
-            optimizer.step()
+            for micro in range(cfg.grad_accum):
+                batch = {k: v.to(device, non_blocking=True) for k, v in next(stream).items()}
+                if record:
+                    _record(Path(record), ddp.rank, step, batch)
+                # DDP: all-reduce gradients once per step, after the last micro-batch.
+                last = micro == cfg.grad_accum - 1 or ddp.world_size == 1
+                with contextlib.nullcontext() if last else wrapped.no_sync():
+                    with autocast():
+                        output = wrapped(batch, objective)
+                    scaler.scale(output.loss / cfg.grad_accum).backward()
+                window.append(output.stacked())
+                window_tokens += batch["attention_mask"].sum()
+            scaler.unscale_(optimizer)  # clip the true gradients, not fp16-scaled ones
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
             scheduler.step()
-            window.append(output.stacked())
-            window_tokens += batch["attention_mask"].sum()
-            bar.update()
+            monitor.advance()
 
-            if step % cfg.log_every == 0 or step == cfg.max_steps:
-                now = time.perf_counter()
-                metrics = {"step": step, "lr": lr, **_mean(window)}
-                metrics["tokens_per_s"] = window_tokens.item() / (now - window_start)
-                metrics["elapsed_s"] = now - started
-                _write(log, metrics)
-                bar.set_postfix(
-                    loss=f"{metrics['loss']:.3f}",
-                    disc=f"{metrics['disc_loss']:.4f}",
-                    mlm=f"{metrics['mlm_loss']:.3f}",
-                    lr=f"{lr:.2e}",
-                    tok_s=f"{metrics['tokens_per_s']:,.0f}",
-                )
-                window, window_start = [], time.perf_counter()
+            stopping = ddp.any(stop.received is not None)
+            logging = step % cfg.log_every == 0 or step == cfg.max_steps
+            saving = (cfg.save_every and step % cfg.save_every == 0) or step == cfg.max_steps or stopping
+            if window and (logging or saving):  # never log or save what a bad loss produced
+                bad = _first_bad_step(window, window_first, cfg.grad_accum)
+                if ddp.any(bad is not None):
+                    last_good = latest_checkpoint(checkpoints)
+                    raise UserError(
+                        f"the loss is not finite at step {bad or step}: training stopped; the last good "
+                        f"checkpoint is {last_good or 'none'}. Lower --learning-rate or check the data")
+            if logging:
+                means = ddp.mean(torch.stack(window).mean(dim=0)).tolist()
+                tokens = ddp.mean(window_tokens.float()).item() * ddp.world_size
+                metrics = {"step": step, "lr": lr, **dict(zip(type(output)._fields, means, strict=True)),
+                           "tokens_per_s": tokens / (time.perf_counter() - window_start)}
+                monitor.write(metrics)
+                window, window_first = [], step + 1
                 window_tokens.zero_()
-
-            if (cfg.save_every and step % cfg.save_every == 0) or step == cfg.max_steps:
-                validation = evaluate(pair, manifest, cfg, objective, device)
+            if ddp.main and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.max_steps):
+                validation = evaluate(model, manifest, cfg, loss, device, autocast)
                 if validation:
-                    _write(log, {"step": step, **validation})
+                    monitor.write({"step": step, **validation})
                 metrics = {**metrics, **validation}
-                save_checkpoint(
-                    out / "checkpoints", step, pair, optimizer, scheduler, stream, rng, resolved
-                )
-                if not window:  # keep evaluation and saving out of the next tokens/s figure
-                    window_start = time.perf_counter()
-    bar.close()
+            if saving and ddp.main:
+                saved_to = save_checkpoint(checkpoints, step, state, resolved, cfg.keep_checkpoints)
+            if not window:  # evaluation and saving stay out of the next tokens/s figure
+                window_start = time.perf_counter()
+            if stopping:
+                ddp.barrier()  # other ranks must not exit (and make torchrun kill us) mid-save
+                where = f"; checkpoint {saved_to}" if ddp.main else ""
+                raise UserError(f"stopped by {stop.received or 'a signal on another rank'} after step "
+                                f"{step}{where}; continue with --resume")
 
     # --- export ---
-    export(out, pair, manifest, resolved, cfg.max_steps, metrics)
+    if ddp.main:
+        export(out, model, manifest, resolved, cfg.max_steps, metrics)
+    ddp.barrier()
     return metrics

@@ -1,24 +1,58 @@
-"""The generator-discriminator pair, built from transformers' ELECTRA classes.
+"""The networks a run trains, built from transformers' ELECTRA classes.
 
-As in the reference ELECTRA, the two networks share the whole embeddings module (word, position
-and token-type embeddings and their LayerNorm), and the generator's output softmax is tied to the
-word embeddings, so the generator's dense MLM gradient trains every embedding row the
-discriminator uses. ``save_pretrained`` writes each model on its own and cannot record sharing
-*across* models: call ``tie_weights`` again after loading.
+``ElectraPair`` holds a generator and a discriminator whose embeddings are shared one of three
+ways (``--embedding-sharing``):
+
+- ``tied``, as in the reference ELECTRA: one embeddings module (word, position and token-type
+  tables and their LayerNorm) serves both networks, and the generator's softmax is tied to the
+  word table, so the generator's dense MLM gradient trains every row the discriminator uses;
+- ``gdes``, DeBERTaV3's gradient-disentangled sharing: the generator owns the tables and the
+  discriminator looks up ``table.detach() + delta`` with its own zero-initialised ``delta``, so
+  the discriminator's loss never pulls the generator's embeddings its way;
+- ``none``: two independent networks.
+
+``MaskedLM`` is one BERT-style masked LM, for ``--objective mlm``.
+
+``save_pretrained`` writes each network on its own and cannot record sharing *across* networks:
+``save_networks`` writes Hugging Face directories with GDES baked in (``from_pretrained`` gets
+the table the discriminator really uses) plus the deltas themselves, and ``load_networks``
+restores the live, shared modules exactly.
 """
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+from pathlib import Path
 
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
+from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining, PreTrainedModel
 
 from electra_data.train.config import ModelSize
 
-__all__ = ["DROPOUT", "electra_config", "tie_weights", "ElectraPair", "count_parameters"]
+__all__ = [
+    "DROPOUT",
+    "electra_config",
+    "GdesEmbedding",
+    "copy_embeddings",
+    "share_embeddings",
+    "ElectraPair",
+    "MaskedLM",
+    "save_networks",
+    "load_networks",
+    "count_parameters",
+]
 
 DROPOUT = 0.1
+WEIGHTS = "model.safetensors"
+_TABLES = ("word_embeddings", "position_embeddings", "token_type_embeddings")
+_DELTAS = "gdes_deltas.safetensors"
+_ONE_FILE = "1000GB"  # never shard: one file per network keeps loading into live modules simple
+_TIED_HEAD = "generator_lm_head.weight"  # save_pretrained leaves it out: it is the word table
 
 
 def electra_config(
@@ -51,22 +85,61 @@ def electra_config(
     )
 
 
-def tie_weights(discriminator: ElectraForPreTraining, generator: ElectraForMaskedLM) -> None:
-    """Make the generator use the discriminator's embeddings module and tie its softmax to them.
+class GdesEmbedding(nn.Module):
+    """A table that reads another network's table, detached, plus a delta of its own.
 
-    Call after construction and after any load. The discriminator's copy wins.
+    Args:
+        source: The generator's table.
+        delta: The initial delta (copied).
+    """
+
+    def __init__(self, source: nn.Embedding, delta: torch.Tensor):
+        super().__init__()
+        # In a tuple the source is not a submodule: it is the generator's, and must be saved,
+        # optimised and counted once, there.
+        self._source = (source,)
+        self.delta = nn.Parameter(delta.detach().clone())
+        self.padding_idx = source.padding_idx
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The table in use: ``source.detach() + delta``."""
+        return self._source[0].weight.detach() + self.delta
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.embedding(ids, self.weight, self.padding_idx)
+
+
+def copy_embeddings(source: PreTrainedModel, target: PreTrainedModel) -> None:
+    """Copy the whole embeddings module's values (tables and LayerNorm) from one network."""
+    target.electra.embeddings.load_state_dict(source.electra.embeddings.state_dict())
+
+
+def share_embeddings(
+    discriminator: ElectraForPreTraining, generator: ElectraForMaskedLM, sharing: str
+) -> None:
+    """Wire the two networks' embeddings together (see the module docstring).
+
+    ``tied``: the discriminator's module wins. ``gdes``: the delta starts at the difference of
+    the two tables, so neither network changes what it computes (zero after ``copy_embeddings``).
 
     Raises:
-        ValueError: If the two embedding shapes differ, so they cannot be shared.
+        ValueError: If the table shapes differ, so they cannot be shared.
     """
-    embeddings = discriminator.electra.embeddings
-    for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
-        ours = tuple(getattr(embeddings, name).weight.shape)
-        theirs = tuple(getattr(generator.electra.embeddings, name).weight.shape)
-        if ours != theirs:
-            raise ValueError(f"cannot share {name}: discriminator {ours} vs generator {theirs}")
-    generator.electra.embeddings = embeddings
-    generator.generator_lm_head.weight = embeddings.word_embeddings.weight
+    if sharing == "none":
+        return
+    ours, theirs = discriminator.electra.embeddings, generator.electra.embeddings
+    for name in _TABLES:
+        a, b = tuple(getattr(ours, name).weight.shape), tuple(getattr(theirs, name).weight.shape)
+        if a != b:
+            raise ValueError(f"cannot share {name}: discriminator {a} vs generator {b}")
+    if sharing == "tied":
+        generator.electra.embeddings = ours
+        generator.generator_lm_head.weight = ours.word_embeddings.weight
+        return
+    for name in _TABLES:
+        source = getattr(theirs, name)
+        setattr(ours, name, GdesEmbedding(source, getattr(ours, name).weight - source.weight))
 
 
 class ElectraPair(nn.Module):
@@ -76,13 +149,15 @@ class ElectraPair(nn.Module):
     Args:
         discriminator: An ``ElectraForPreTraining``.
         generator: An ``ElectraForMaskedLM`` with the same embedding shapes.
+        sharing: ``tied``, ``gdes`` or ``none``.
     """
 
-    def __init__(self, discriminator: ElectraForPreTraining, generator: ElectraForMaskedLM):
+    def __init__(
+        self, discriminator: ElectraForPreTraining, generator: ElectraForMaskedLM, sharing: str = "tied"
+    ):
         super().__init__()
-        tie_weights(discriminator, generator)
-        self.discriminator = discriminator
-        self.generator = generator
+        share_embeddings(discriminator, generator, sharing)
+        self.discriminator, self.generator, self.sharing = discriminator, generator, sharing
 
     @classmethod
     def build(
@@ -92,12 +167,97 @@ class ElectraPair(nn.Module):
         vocab_size: int,
         pad_id: int,
         max_seq_length: int,
+        sharing: str = "tied",
     ) -> ElectraPair:
         """A freshly initialised pair; see ``electra_config`` for the arguments."""
-        return cls(
-            ElectraForPreTraining(electra_config(disc_dims, vocab_size, pad_id, max_seq_length)),
-            ElectraForMaskedLM(electra_config(gen_dims, vocab_size, pad_id, max_seq_length)),
-        )
+        disc = ElectraForPreTraining(electra_config(disc_dims, vocab_size, pad_id, max_seq_length))
+        gen = ElectraForMaskedLM(electra_config(gen_dims, vocab_size, pad_id, max_seq_length))
+        if sharing == "gdes":  # DeBERTaV3 starts the delta at zero
+            copy_embeddings(gen, disc)
+        return cls(disc, gen, sharing)
+
+    def forward(self, batch: dict[str, torch.Tensor], loss):
+        """``loss(generator, discriminator, batch)``: DDP syncs gradients of what runs in forward."""
+        return loss(self.generator, self.discriminator, batch)
+
+    def networks(self) -> dict[str, PreTrainedModel]:
+        """The exported networks by directory name."""
+        return {"discriminator": self.discriminator, "generator": self.generator}
+
+
+class MaskedLM(nn.Module):
+    """One masked language model (``--objective mlm``), exported as ``mlm/``.
+
+    Args:
+        mlm: An ``ElectraForMaskedLM``.
+    """
+
+    def __init__(self, mlm: ElectraForMaskedLM):
+        super().__init__()
+        self.mlm = mlm
+
+    @classmethod
+    def build(cls, dims: ModelSize, vocab_size: int, pad_id: int, max_seq_length: int) -> MaskedLM:
+        """A freshly initialised model; see ``electra_config`` for the arguments."""
+        return cls(ElectraForMaskedLM(electra_config(dims, vocab_size, pad_id, max_seq_length)))
+
+    def forward(self, batch: dict[str, torch.Tensor], loss):
+        """``loss(mlm, batch)``."""
+        return loss(self.mlm, batch)
+
+    def networks(self) -> dict[str, PreTrainedModel]:
+        """The exported networks by directory name."""
+        return {"mlm": self.mlm}
+
+
+def _gdes_modules(net: nn.Module) -> dict[str, GdesEmbedding]:
+    return {name: m for name, m in net.named_modules() if isinstance(m, GdesEmbedding)}
+
+
+def save_networks(model: ElectraPair | MaskedLM, directory: Path, deltas: bool = True) -> None:
+    """Write each network as a ``from_pretrained`` directory under ``directory``.
+
+    GDES tables are baked (``source + delta``) into the discriminator's weights; with ``deltas``
+    the deltas themselves go to ``gdes_deltas.safetensors``, so ``load_networks`` restores them
+    exactly (a checkpoint needs them, an export does not).
+    """
+    saved_deltas = {}
+    for name, net in model.networks().items():
+        state = net.state_dict()
+        for module_name, module in _gdes_modules(net).items():
+            saved_deltas[f"{name}.{module_name}"] = state.pop(f"{module_name}.delta").contiguous()
+            state[f"{module_name}.weight"] = module.weight.detach().contiguous()
+        net.save_pretrained(directory / name, state_dict=state, max_shard_size=_ONE_FILE)
+    if deltas and saved_deltas:
+        save_file(saved_deltas, directory / _DELTAS)
+
+
+def load_networks(model: ElectraPair | MaskedLM, directory: Path) -> None:
+    """Load a ``save_networks`` directory into live networks, in place (so an optimizer keeps
+    pointing at the same parameters and the sharing stays).
+
+    Raises:
+        FileNotFoundError: If a weights file is missing.
+        ValueError: If the saved weights do not fit the networks.
+    """
+    deltas = load_file(directory / _DELTAS) if (directory / _DELTAS).exists() else {}
+    for name, net in model.networks().items():
+        path = directory / name / WEIGHTS
+        if not path.is_file():  # safetensors' own error does not name the file
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+        state = load_file(path)
+        for module_name in _gdes_modules(net):
+            del state[f"{module_name}.weight"]  # the baked table; the delta is what trains
+            key = f"{name}.{module_name}"
+            if key not in deltas:
+                raise ValueError(f"{directory} holds no GDES delta for {key}")
+            state[f"{module_name}.delta"] = deltas[key]
+        try:
+            result = net.load_state_dict(state, strict=False)
+        except RuntimeError as e:
+            raise ValueError(f"{directory / name} does not fit this model: {e}") from e
+        if result.unexpected_keys or set(result.missing_keys) - {_TIED_HEAD}:
+            raise ValueError(f"{directory / name} does not fit this model: {result}")
 
 
 def count_parameters(module: nn.Module) -> int:

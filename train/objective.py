@@ -4,6 +4,9 @@ Follows the ELECTRA paper and reference code: mask ``mask_prob`` of the maskable
 become ``[MASK]``, 15% stay, no random tokens), let the generator predict them, sample
 replacements from its softmax with no gradient through the sampling, and train the
 discriminator to tell replaced tokens from originals on every non-pad token.
+
+``mlm_loss`` is the BERT baseline on the same masking machinery (80% ``[MASK]``, 10% random,
+10% unchanged), for comparisons matched in data, size and steps.
 """
 
 from __future__ import annotations
@@ -19,14 +22,17 @@ __all__ = [
     "MASK_TOKEN_FRACTION",
     "Masked",
     "ElectraOutput",
+    "MlmOutput",
     "mask_tokens",
     "sample_softmax",
     "electra_loss",
+    "mlm_loss",
 ]
 
 # Of the selected positions, this fraction shows [MASK]; the rest keep their token (reference
 # ELECTRA drops BERT's 10% random tokens: the generator already supplies plausible replacements).
 MASK_TOKEN_FRACTION = 0.85
+BERT_MASK_FRACTION, BERT_RANDOM_FRACTION = 0.8, 0.1
 
 
 class Masked(NamedTuple):
@@ -52,6 +58,16 @@ class ElectraOutput(NamedTuple):
         return torch.stack([value.detach().float() for value in self])
 
 
+class MlmOutput(NamedTuple):
+    """Loss and accuracy of one masked-LM batch (``loss`` is ``mlm_loss``, named for the loop)."""
+
+    loss: torch.Tensor
+    mlm_loss: torch.Tensor
+    gen_accuracy: torch.Tensor
+
+    stacked = ElectraOutput.stacked
+
+
 def mask_tokens(
     input_ids: torch.Tensor,
     special_ids: Iterable[int],
@@ -59,12 +75,17 @@ def mask_tokens(
     mask_id: int,
     mask_prob: float,
     rng: torch.Generator,
+    mask_fraction: float = MASK_TOKEN_FRACTION,
+    random_fraction: float = 0.0,
+    vocab_size: int = 0,
 ) -> Masked:
     """Choose positions to predict and hide most of them behind ``[MASK]``.
 
     Each row gets ``round(mask_prob * maskable)`` positions (at least one when any is maskable),
     chosen uniformly among tokens that are neither special nor padding. A fixed count per row, as
-    in the reference code, keeps the number of predictions steady from batch to batch.
+    in the reference code, keeps the number of predictions steady from batch to batch. Of the
+    chosen positions ``mask_fraction`` show ``[MASK]``, ``random_fraction`` a uniformly random id
+    below ``vocab_size`` and the rest their own token.
 
     Args:
         input_ids: ``(batch, length)`` token ids.
@@ -73,6 +94,9 @@ def mask_tokens(
         mask_id: The [MASK] id.
         mask_prob: Fraction of maskable tokens to select.
         rng: Random generator on ``input_ids``' device; the only source of randomness.
+        mask_fraction: Share of the chosen positions shown as ``[MASK]``.
+        random_fraction: Share shown as a random token (BERT: 0.1; ELECTRA: none).
+        vocab_size: Random tokens are drawn below this; needed when ``random_fraction`` > 0.
 
     Returns:
         The masked ids and the boolean selection.
@@ -84,9 +108,13 @@ def mask_tokens(
     scores = torch.rand(input_ids.shape, generator=rng, device=input_ids.device)
     ranks = scores.masked_fill(~maskable, 2.0).argsort(dim=1).argsort(dim=1)
     is_masked = (ranks < count[:, None]) & maskable
-    show_mask = torch.rand(input_ids.shape, generator=rng, device=input_ids.device)
-    show_mask = show_mask < MASK_TOKEN_FRACTION
-    return Masked(input_ids.masked_fill(is_masked & show_mask, mask_id), is_masked)
+    shown = torch.rand(input_ids.shape, generator=rng, device=input_ids.device)
+    result = input_ids.masked_fill(is_masked & (shown < mask_fraction), mask_id)
+    if random_fraction:  # drawn only when asked, so ELECTRA's random stream stays as it is
+        random_ids = torch.randint(vocab_size, input_ids.shape, generator=rng, device=input_ids.device)
+        show_random = is_masked & (shown >= mask_fraction) & (shown < mask_fraction + random_fraction)
+        result = torch.where(show_random, random_ids, result)
+    return Masked(result, is_masked)
 
 
 def sample_softmax(logits: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
@@ -120,6 +148,7 @@ def electra_loss(
     mask_prob: float,
     disc_weight: float,
     rng: torch.Generator,
+    detection: list | None = None,
 ) -> ElectraOutput:
     """The ELECTRA loss ``mlm + disc_weight * bce`` of one batch.
 
@@ -133,6 +162,8 @@ def electra_loss(
         mask_prob: Fraction of maskable tokens to predict.
         disc_weight: Weight of the discriminator loss.
         rng: Random generator for masking and sampling, on the batch's device.
+        detection: If given, the discriminator's logits and labels on non-pad tokens are
+            appended to it (validation computes the ROC-AUC from them).
 
     Returns:
         Losses and metrics.
@@ -140,11 +171,7 @@ def electra_loss(
     original, attention = batch["input_ids"], batch["attention_mask"]
     token_types = batch["token_type_ids"]
     masked = mask_tokens(original, special_ids, pad_id, mask_id, mask_prob, rng)
-    hidden = generator.electra(
-        input_ids=masked.input_ids, attention_mask=attention, token_type_ids=token_types
-    ).last_hidden_state
-    # Project only the masked positions onto the vocabulary: ~15% of the softmax cost.
-    logits = generator.generator_lm_head(generator.generator_predictions(hidden[masked.is_masked]))
+    logits = _masked_logits(generator, masked, batch)
     targets = original[masked.is_masked]
     mlm_loss = F.cross_entropy(logits.float(), targets)
 
@@ -163,6 +190,8 @@ def electra_loss(
     loss = mlm_loss + disc_weight * disc_loss
 
     with torch.no_grad():
+        if detection is not None:
+            detection.append((disc_logits[active].float(), replaced[active]))
         predicted, truth = disc_logits[active] > 0, replaced[active]
         hits = (predicted & truth).sum()
         return ElectraOutput(
@@ -174,3 +203,49 @@ def electra_loss(
             disc_precision=hits / predicted.sum().clamp(min=1),
             disc_recall=hits / truth.sum().clamp(min=1),
         )
+
+
+def _masked_logits(net: ElectraForMaskedLM, masked: Masked, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Vocabulary logits at the masked positions only: ~15% of the full softmax's cost."""
+    hidden = net.electra(
+        input_ids=masked.input_ids,
+        attention_mask=batch["attention_mask"],
+        token_type_ids=batch["token_type_ids"],
+    ).last_hidden_state
+    return net.generator_lm_head(net.generator_predictions(hidden[masked.is_masked]))
+
+
+def mlm_loss(
+    model: ElectraForMaskedLM,
+    batch: dict[str, torch.Tensor],
+    *,
+    special_ids: Iterable[int],
+    pad_id: int,
+    mask_id: int,
+    mask_prob: float,
+    rng: torch.Generator,
+) -> MlmOutput:
+    """BERT's masked-LM loss of one batch (80% ``[MASK]``, 10% random, 10% unchanged).
+
+    Args:
+        model: The masked language model.
+        batch: As for ``electra_loss``.
+        special_ids: Ids never masked.
+        pad_id: Padding id.
+        mask_id: The [MASK] id.
+        mask_prob: Fraction of maskable tokens to predict.
+        rng: Random generator for masking, on the batch's device.
+
+    Returns:
+        The loss and the accuracy on the masked positions.
+    """
+    original = batch["input_ids"]
+    masked = mask_tokens(
+        original, special_ids, pad_id, mask_id, mask_prob, rng,
+        BERT_MASK_FRACTION, BERT_RANDOM_FRACTION, model.config.vocab_size,
+    )
+    logits = _masked_logits(model, masked, batch)
+    targets = original[masked.is_masked]
+    loss = F.cross_entropy(logits.float(), targets)
+    accuracy = (logits.detach().argmax(dim=-1) == targets).float().mean()
+    return MlmOutput(loss=loss, mlm_loss=loss, gen_accuracy=accuracy)

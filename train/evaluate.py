@@ -1,0 +1,93 @@
+"""Validation: the objective's metrics on fixed validation batches, plus the ROC-AUC of
+replaced-token detection (how well the discriminator's scores rank replaced above original
+tokens, whatever the decision threshold)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import torch
+
+from electra_data.train.config import TrainConfig
+from electra_data.train.data import BatchStream
+from electra_data.train.manifest import Manifest
+
+__all__ = ["roc_auc", "mean_metrics", "evaluate"]
+
+
+def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """Area under the ROC curve by the rank-sum (Mann-Whitney U) formula; ties count half.
+
+    Args:
+        scores: Any shape; higher means "more likely positive".
+        labels: Same shape; true for positives.
+
+    Returns:
+        The AUC, or NaN when there are no positives or no negatives.
+    """
+    scores, labels = scores.detach().flatten().double(), labels.flatten().bool()
+    positives = int(labels.sum())
+    negatives = labels.numel() - positives
+    if not positives or not negatives:
+        return float("nan")
+    ordered, order = scores.sort()
+    # Tied scores share the mean of the 1-based ranks they span.
+    _, group, counts = torch.unique_consecutive(ordered, return_inverse=True, return_counts=True)
+    mean_rank = counts.cumsum(0).double() - (counts.double() - 1) / 2
+    positive_ranks = mean_rank[group][labels[order]].sum().item()
+    return (positive_ranks - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def mean_metrics(rows: list[torch.Tensor], fields: tuple[str, ...]) -> dict[str, float]:
+    """Average rows of ``output.stacked()``: one device transfer for the lot."""
+    return dict(zip(fields, torch.stack(rows).mean(dim=0).tolist(), strict=True))
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    manifest: Manifest,
+    cfg: TrainConfig,
+    loss,
+    device: torch.device,
+    autocast: Callable[[], AbstractContextManager],
+) -> dict[str, float]:
+    """Mean validation metrics over ``cfg.eval_batches`` batches, prefixed ``val_``.
+
+    The same batches and masks every time (fixed seed), so values are comparable across steps.
+
+    Args:
+        model: The unwrapped model (``ElectraPair`` or ``MaskedLM``).
+        manifest: The data's manifest.
+        cfg: The run's config.
+        loss: The objective with everything but ``rng`` bound.
+        device: Where the model is.
+        autocast: Makes the training precision's autocast context.
+
+    Returns:
+        The metrics; ``val_disc_auc`` too for ELECTRA. Empty when there is no validation split
+        or ``eval_batches`` is 0.
+    """
+    if not cfg.eval_batches or not manifest.split("validation"):
+        return {}
+    stream = BatchStream(manifest, "validation", cfg.batch_size, cfg.seed)
+    rng = torch.Generator(device).manual_seed(cfg.seed)
+    detection: list[tuple[torch.Tensor, torch.Tensor]] = []
+    extra = {"detection": detection} if cfg.objective == "electra" else {}
+    bound = functools.partial(loss, rng=rng, **extra)
+    was_training = model.training
+    model.eval()
+    rows, fields = [], ()
+    for _ in range(cfg.eval_batches):
+        batch = {k: v.to(device) for k, v in next(stream).items()}
+        with autocast():
+            output = model(batch, bound)
+        rows.append(output.stacked())
+        fields = type(output)._fields
+    model.train(was_training)
+    metrics = mean_metrics(rows, fields)
+    if detection:
+        metrics["disc_auc"] = roc_auc(torch.cat([s for s, _ in detection]), torch.cat([t for _, t in detection]))
+    return {f"val_{name}": value for name, value in metrics.items()}
