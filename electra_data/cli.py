@@ -66,7 +66,7 @@ Seed = Annotated[int, typer.Option(help="Seed of every random choice: same input
 Dedup = Annotated[str, typer.Option(help="Duplicates to remove: both, exact, near or none.")]
 NoDedup = Annotated[bool, typer.Option("--no-dedup", help="Same as --dedup none.")]
 DedupThreshold = Annotated[float, typer.Option(help="Jaccard similarity of word 5-grams at which documents are near duplicates.")]
-DedupVerify = Annotated[bool, typer.Option("--dedup-verify/--no-dedup-verify", help="Check LSH candidates by their estimated Jaccard before counting them as near duplicates.")]
+DedupVerify = Annotated[bool, typer.Option("--dedup-verify/--no-dedup-verify", help="Check LSH candidates by their Jaccard (estimated; exact near the threshold) before counting them as near duplicates.")]
 DedupRounds = Annotated[int, typer.Option(help="Large-star/small-star rounds of the near-duplicate clustering (the build fails loudly if too few).")]
 MinhashPerms = Annotated[int, typer.Option(help="MinHash permutations per document.")]
 ShingleSize = Annotated[int, typer.Option(help="Words per shingle for MinHash.")]

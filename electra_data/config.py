@@ -57,7 +57,8 @@ class BuildConfig:
         seed: seed of every random choice (sampling, packing, splits).
         dedup: which duplicates to remove: ``both``, ``exact``, ``near`` or ``none``.
         dedup_threshold: Jaccard similarity at which two documents are near duplicates.
-        dedup_verify: check LSH candidates by their estimated Jaccard before linking them.
+        dedup_verify: check LSH candidates by their Jaccard (estimated; exact near the threshold)
+            before linking them.
         dedup_rounds: large-star/small-star rounds of the near-duplicate clustering.
         minhash_perms: MinHash permutations per signature.
         shingle_size: words per shingle.

@@ -27,8 +27,13 @@ the threshold only ~40% of the time. The S-curve of the default, 16 bands x 8 ro
     P(shares a bucket)      0.061  0.237  0.613  0.815  0.947  0.994  1.000  1.000
     ======================  =====  =====  =====  =====  =====  =====  =====  =====
 
-Candidates are then verified by their estimated Jaccard (the share of equal MinHash values),
-which removes most of the 0.6-0.8 pairs that banding lets through.
+Candidates are then verified. The estimated Jaccard (the share of equal MinHash values) has a
+standard deviation of sqrt(s(1 - s)/num_perm), 0.035 at 0.8 with 128 permutations, so it decides
+alone only outside :func:`verify_margin` (three of those deviations) around the threshold; a pair
+inside that band, where the estimate would be a coin toss, is settled by the exact Jaccard of the
+two documents' shingle-hash sets (:func:`shingle_set`, :func:`exact_jaccard`). On the quality
+benchmark, estimates alone linked 56% of the pairs at true Jaccard 0.78-0.80 and only 69% of
+those at 0.80-0.82.
 
 **Connected components** of the duplicate graph (``large_star``/``small_star`` are the two
 alternating steps of Kiveris et al., "Connected Components in MapReduce and Beyond", 2014;
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -62,6 +68,9 @@ __all__ = [
     "catch_probability",
     "band_keys",
     "estimated_jaccard",
+    "verify_margin",
+    "shingle_set",
+    "exact_jaccard",
     "large_star",
     "small_star",
     "union_find_min",
@@ -221,6 +230,31 @@ def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Share of equal MinHash values: an unbiased estimate of the shingle sets' Jaccard."""
     return float(np.count_nonzero(a == b)) / len(a)
+
+
+def verify_margin(threshold: float, num_perm: int) -> float:
+    """Half-width of the band around the threshold where estimates are checked exactly.
+
+    Three standard deviations of the estimate at the threshold: a pair whose estimate lies
+    outside the band is on that side of the threshold with probability > 0.998.
+    """
+    return 3.0 * math.sqrt(threshold * (1.0 - threshold) / num_perm)
+
+
+def shingle_set(text: str, ngram: int) -> np.ndarray:
+    """The distinct shingle hashes of the text, sorted (uint32; empty below ``ngram`` words).
+
+    The exact counterpart of the signature: 4 bytes per shingle, only computed for the few
+    documents whose estimate is too close to the threshold to decide.
+    """
+    return np.unique(shingle_hashes(normalized_words(text), ngram))
+
+
+def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two :func:`shingle_set` results (1.0 for two empty sets)."""
+    common = len(np.intersect1d(a, b, assume_unique=True))
+    union = len(a) + len(b) - common
+    return common / union if union else 1.0
 
 
 def large_star(node: str, neighbours: Iterable[str]) -> Iterator[tuple[str, str]]:

@@ -30,7 +30,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 import electra_data
 from electra_data import fsio
 from electra_data.config import BuildConfig
-from electra_data.dedup import MINHASH_SCHEME, SHINGLE_HASH, lsh_params
+from electra_data.dedup import MINHASH_SCHEME, SHINGLE_HASH, lsh_params, verify_margin
 from electra_data.errors import UserError
 from electra_data.inputs import resolve
 from electra_data.shards import FORMAT_NAME, FORMAT_VERSION, MANIFEST, SPLITS, read_manifest, write_manifest
@@ -308,6 +308,8 @@ def _manifest(cfg: BuildConfig, files: dict[str, list[str]], tokenizer_json: str
             "bands": bands,
             "rows": rows,
             "verify": cfg.dedup_verify,
+            # estimates within this of the threshold were settled by the exact Jaccard
+            "verify_margin": round(verify_margin(cfg.dedup_threshold, cfg.minhash_perms), 4) if cfg.dedup_verify else None,
             "rounds": cfg.dedup_rounds,
         },
         "counts": {

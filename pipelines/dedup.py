@@ -10,17 +10,21 @@ document does not depend on the runner or on bundle order.
 1. every document with at least ``ngram`` words gets a MinHash signature and one bucket key per
    LSH band (shorter ones skip this and only go through exact dedup);
 2. in each bucket, the (up to) ``_ANCHORS`` smallest keys are the anchors; every other member is
-   linked to the first anchor smaller than itself whose estimated Jaccard with it reaches the
-   threshold (``verify=False``: to the smallest key, unchecked). A bucket of m members yields at
-   most m - 1 edges, never all pairs; edges found in several bands are merged (their highest
-   similarity kept);
+   linked to the first anchor smaller than itself whose estimated Jaccard with it clears the
+   threshold by the verification margin (``verify_margin``), and is a *borderline* candidate of
+   every smaller anchor whose estimate lies within the margin (``verify=False``: linked to the
+   smallest key, unchecked). A bucket of m members yields at most ``_ANCHORS`` (m - 1) edges,
+   never all pairs; edges found in several bands are merged (their highest similarity kept);
+   borderline edges are kept only if the exact Jaccard of the two shingle-hash sets reaches
+   the threshold: a join by document key sends each endpoint's set to its edge;
 3. connected components of the edges: ``rounds`` alternating large-star / small-star rounds
    (Kiveris et al. 2014), each a ``GroupByKey`` of edges by node, then one union-find over the
    few edges not yet in star form (see below); the representative of a component is its
    smallest key;
 4. a join by document key keeps representatives and documents without edges, and rejects the
-   rest as ``near_duplicate``, ``{"duplicate_of": representative, "jaccard": estimate}`` (None
-   if only linked through others: ``"via"`` then names the direct match and its similarity).
+   rest as ``near_duplicate``, ``{"duplicate_of": representative, "jaccard": similarity}``
+   (exact if checked, else estimated; None if only linked through others: ``"via"`` then names
+   the direct match and its similarity).
 
 A chain A~B~C (A and C dissimilar) is one component: B and C both go, as duplicates of A.
 
@@ -34,8 +38,11 @@ than held:
   6.5 M documents and ~600 GB at 10x: the LSH index lives in the runner's shuffle, spread over
   workers. A worker holds one bucket's 4 anchors; a bucket of mass-duplicated boilerplate with a
   million members is paged through by the runner, not loaded;
-- edges: at most one per document per band (typically only true duplicates have any), so the
-  edge set is a small fraction of the documents; a star round keeps or shrinks its size;
+- edges: at most ``_ANCHORS`` per document per band (typically only true duplicates have any),
+  so the edge set is a small fraction of the documents; a star round keeps or shrinks its size;
+- exact verification: a borderline edge gathers two shingle-hash sets (4 bytes a shingle, a
+  book ~0.4 MB) in the group of that edge alone; documents without a borderline edge send
+  nothing beyond the join by key;
 - rounds: large-star/small-star converges in O(log^2 n) rounds; our edges already form stars
   around bucket anchors, so clusters of copies settle in 1-2 rounds; only long chains of
   successive edits need more (a chain of 100 documents in adversarial key order needs 7 rounds,
@@ -64,12 +71,15 @@ from electra_data import fsio
 from electra_data.dedup import (
     band_keys,
     estimated_jaccard,
+    exact_jaccard,
     exact_key,
     large_star,
     lsh_params,
     minhash_signature,
+    shingle_set,
     small_star,
     union_find_min,
+    verify_margin,
 )
 from electra_data.documents import Document, Rejected, stable_hash
 from electra_data.pipelines.metrics import REJECTED, count_drop, stage_timer
@@ -150,10 +160,16 @@ class _BandsFn(beam.DoFn):
             yield bucket, member
 
 
-def _link_to_anchors(bucket, threshold: float, verify: bool) -> Iterator[tuple[tuple[str, str], float]]:
-    """(bucket, members) -> ((member, anchor), estimated Jaccard): at most one edge per member.
+def _link_to_anchors(
+    bucket, threshold: float, margin: float | None
+) -> Iterator[tuple[tuple[str, str], float]]:
+    """(bucket, members) -> ((member, anchor), estimated Jaccard) for candidate pairs.
 
-    Two passes over the members (Beam groups are re-iterable): the anchors, then the links.
+    Each member is linked to the first smaller anchor whose estimate reaches ``threshold +
+    margin``, after any smaller anchors whose estimate lies within ``margin`` of the threshold
+    (borderline: checked exactly later). ``margin=None`` (no verification): to the smallest key,
+    whatever the estimate. Two passes over the members (Beam groups are re-iterable): the
+    anchors, then the links.
     """
     _, members = bucket
     anchors = heapq.nsmallest(_ANCHORS, members, key=itemgetter(0))
@@ -164,9 +180,54 @@ def _link_to_anchors(bucket, threshold: float, verify: bool) -> Iterator[tuple[t
             if anchor >= key:
                 break
             similarity = estimated_jaccard(sig, anchor_sig)
-            if similarity >= threshold or not verify:
+            if margin is None or similarity >= threshold + margin:
                 yield (key, anchor), similarity
                 break
+            if similarity >= threshold - margin:
+                yield (key, anchor), similarity
+
+
+def _is_borderline(edge: tuple[tuple[str, str], float], threshold: float, margin: float) -> bool:
+    return edge[1] < threshold + margin
+
+
+def _send_shingles(joined, ngram: int) -> Iterator[tuple[tuple[str, str], tuple[str, bytes]]]:
+    """(key, {doc, edge}) -> (edge, (key, shingle set)) for each borderline edge of the document."""
+    key, grouped = joined
+    edges = grouped["edge"]
+    if edges:  # nearly every document has none: nothing to compute or send
+        with stage_timer("verify"):
+            shingle_bytes = shingle_set(grouped["doc"][0].text, ngram).tobytes()
+        for edge in edges:
+            yield edge, (key, shingle_bytes)
+
+
+def _check_exactly(group, threshold: float) -> Iterator[tuple[tuple[str, str], float]]:
+    """(edge, the two endpoints' shingle sets) -> (edge, exact Jaccard) if it reaches threshold."""
+    edge, ends = group
+    with stage_timer("verify"):
+        a, b = (np.frombuffer(s, dtype=np.uint32) for _, s in ends)
+        similarity = exact_jaccard(a, b)
+    if similarity >= threshold:
+        yield edge, similarity
+
+
+class _VerifyExactly(beam.PTransform):
+    """Borderline (edge, estimate) -> (edge, exact Jaccard) for the edges that reach threshold."""
+
+    def __init__(self, keyed_docs, threshold: float, ngram: int):
+        super().__init__()
+        self._keyed_docs, self._threshold, self._ngram = keyed_docs, threshold, ngram
+
+    def expand(self, borderline):
+        ends = borderline | "EdgeEnds" >> beam.FlatMap(lambda e: ((e[0][0], e[0]), (e[0][1], e[0])))
+        return (
+            {"doc": self._keyed_docs, "edge": ends}
+            | "JoinEdgeEnds" >> beam.CoGroupByKey()
+            | "SendShingles" >> beam.FlatMap(_send_shingles, self._ngram)
+            | "GroupEdgeEnds" >> beam.GroupByKey()
+            | "CheckExactly" >> beam.FlatMap(_check_exactly, self._threshold)
+        )
 
 
 class _BoundedUnionFind(beam.CombineFn):
@@ -279,8 +340,9 @@ class NearDedup(beam.PTransform):
         num_perm: MinHash permutations.
         seed: seed of the MinHash permutations.
         ngram: words per shingle; shorter documents are left to exact dedup.
-        verify: link bucket members only if their estimated Jaccard reaches ``threshold``
-            (default True); False trusts LSH's candidates, false positives included.
+        verify: link bucket members only if their Jaccard reaches ``threshold`` (default True):
+            estimated, or exact when the estimate is within ``verify_margin`` of it; False
+            trusts LSH's candidates, false positives included.
         rounds: large-star/small-star rounds before the bounded union-find settles the rest.
 
     Raises:
@@ -300,21 +362,29 @@ class NearDedup(beam.PTransform):
         super().__init__()
         if rounds < 1:
             raise ValueError(f"rounds must be at least 1, got {rounds}")
-        self._threshold, self._verify, self._rounds = threshold, verify, rounds
+        self._threshold, self._ngram, self._rounds = threshold, ngram, rounds
+        self._margin = verify_margin(threshold, num_perm) if verify else None
         self._bands_fn = _BandsFn(num_perm, seed, ngram, *lsh_params(threshold, num_perm))
 
     def expand(self, docs):
+        keyed_docs = _by_key(docs, "KeyDocs")
         edges = (
             docs
             | "MinHashBands" >> beam.ParDo(self._bands_fn)
             | "GroupBuckets" >> beam.GroupByKey()
-            | "LinkToAnchors" >> beam.FlatMap(_link_to_anchors, self._threshold, self._verify)
+            | "LinkToAnchors" >> beam.FlatMap(_link_to_anchors, self._threshold, self._margin)
             | "MergeEdges" >> beam.CombinePerKey(max)
         )
+        if self._margin is not None:
+            split = edges | "SplitBorderline" >> beam.Partition(
+                lambda e, _: int(_is_borderline(e, self._threshold, self._margin)), 2
+            )
+            verified = split[1] | "VerifyExactly" >> _VerifyExactly(keyed_docs, self._threshold, self._ngram)
+            edges = (split[0], verified) | "VerifiedEdges" >> beam.Flatten()
         representative = edges | "EdgePairs" >> beam.Keys() | "Components" >> _ConnectedComponents(self._rounds)
         matches = edges | "MatchesByDoc" >> beam.MapTuple(lambda pair, sim: (pair[0], (pair[1], sim)))
         out = (
-            {"doc": _by_key(docs, "KeyDocs"), "rep": representative, "match": matches}
+            {"doc": keyed_docs, "rep": representative, "match": matches}
             | "JoinClusters" >> beam.CoGroupByKey()
             | "DropDuplicates" >> beam.FlatMap(_split_near).with_outputs(REJECTED, main="kept")
         )
@@ -361,7 +431,7 @@ class DuplicatesReport(beam.PTransform):
 
     One record per line: ``{"kept": {"key", "title", "excerpt"}, "removed_count": n, "removed":
     [{"key", "title", "reason", "jaccard", "excerpt"}, ...]}`` (``jaccard``: 1.0 for exact
-    copies, the estimate to the kept document for near ones, null when they were linked through
+    copies, the similarity to the kept document for near ones (exact if it was checked), null when they were linked through
     others, with ``"via": [key, jaccard]`` then).
     """
 

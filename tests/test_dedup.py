@@ -9,6 +9,7 @@ from electra_data.dedup import (
     band_keys,
     catch_probability,
     estimated_jaccard,
+    exact_jaccard,
     exact_key,
     large_star,
     lsh_params,
@@ -17,9 +18,11 @@ from electra_data.dedup import (
     normalized_words,
     shingle_hash,
     shingle_hashes,
+    shingle_set,
     shingles,
     small_star,
     union_find_min,
+    verify_margin,
 )
 from corpus_text import book_paragraphs
 
@@ -53,6 +56,19 @@ def test_estimated_jaccard_tracks_true_jaccard(passage):
     true = len(a & b) / len(a | b)
     estimate = estimated_jaccard(minhash_signature(passage, **ARGS), minhash_signature(edited, **ARGS))
     assert abs(estimate - true) < 0.12
+
+
+def test_exact_jaccard_of_shingle_sets_equals_jaccard_of_shingles(passage):
+    edited = " ".join(passage.split()[40:])
+    a, b = shingles(passage, 5), shingles(edited, 5)
+    assert exact_jaccard(shingle_set(passage, 5), shingle_set(edited, 5)) == pytest.approx(len(a & b) / len(a | b))
+    assert len(shingle_set(passage, 5)) == len(a)  # distinct shingles, no 32-bit collisions here
+    assert exact_jaccard(shingle_set("too short", 5), shingle_set("also short", 5)) == 1.0
+
+
+def test_verify_margin_is_three_deviations_of_the_estimate():
+    assert verify_margin(0.8, 128) == pytest.approx(0.106, abs=5e-4)
+    assert verify_margin(0.8, 256) < verify_margin(0.8, 128)
 
 
 def test_signature_is_deterministic_across_calls(passage):

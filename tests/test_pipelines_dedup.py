@@ -10,6 +10,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from electra_data.dedup import estimated_jaccard, exact_jaccard, minhash_signature, shingle_set, verify_margin
 from electra_data.documents import Document
 from electra_data.pipelines import dedup as dedup_module
 from electra_data.pipelines.dedup import DuplicatesReport, ExactDedup, NearDedup, _ConnectedComponents, _link_to_anchors
@@ -123,12 +124,44 @@ def _sig(values):
     return np.array(values, dtype=np.uint32).tobytes()
 
 
-def test_link_to_anchors_verifies_unless_told_not_to():
+def test_link_to_anchors_links_sure_pairs_and_keeps_borderline_ones_for_checking():
     base = list(range(10))
-    members = [("a", _sig(base)), ("b", _sig(base[:7] + [0, 0, 0])), ("c", _sig(base[:9] + [0]))]
-    assert list(_link_to_anchors((b"k", members), 0.8, True)) == [(("c", "a"), 0.9)]
-    assert list(_link_to_anchors((b"k", members), 0.8, False)) == [(("b", "a"), 0.7), (("c", "a"), 0.9)]
-    assert list(_link_to_anchors((b"k", members[:1]), 0.8, True)) == []
+    members = [
+        ("a", _sig(base)),
+        ("b", _sig(base[:7] + [0, 0, 0])),  # 0.7 to a: below the band
+        ("c", _sig(base[:9] + [0])),  # 0.9 to a: above it
+        ("d", _sig(base[:8] + [0, 0])),  # 0.8 to a: borderline, so b is tried too (0.9)
+    ]
+    assert list(_link_to_anchors((b"k", members), 0.8, 0.05)) == [
+        (("c", "a"), 0.9), (("d", "a"), 0.8), (("d", "b"), 0.9),
+    ]
+    unchecked = list(_link_to_anchors((b"k", members), 0.8, None))
+    assert unchecked == [(("b", "a"), 0.7), (("c", "a"), 0.9), (("d", "a"), 0.8)]
+    assert list(_link_to_anchors((b"k", members[:1]), 0.8, 0.05)) == []
+
+
+def test_near_dedup_settles_borderline_estimates_by_exact_jaccard(passages):
+    """Truncations at true Jaccard 0.809 and 0.768, whose estimates fall on the wrong sides."""
+    pairs = {"a": (passages[0] + passages[1], 0.81), "b": (passages[3] + passages[4], 0.77)}
+    docs, exact, estimate = [], {}, {}
+    for name, (text, keep) in pairs.items():
+        edited = _edit(text, keep)
+        docs += [_doc(f"{name}:0", text), _doc(f"{name}:1", edited)]
+        exact[name] = exact_jaccard(shingle_set(text, 5), shingle_set(edited, 5))
+        signatures = [minhash_signature(t, num_perm=128, seed=1, ngram=5) for t in (text, edited)]
+        estimate[name] = estimated_jaccard(*signatures)
+    assert exact["a"] >= 0.8 > exact["b"]
+    # the premise: estimates alone would get both wrong, and both are inside the checked band
+    assert estimate["a"] < 0.8 <= estimate["b"]
+    assert all(abs(e - 0.8) < verify_margin(0.8, 128) for e in estimate.values())
+    with _pipeline() as p:
+        kept, rejected = p | beam.Create(docs) | NearDedup(**NEAR)
+        assert_that(_keys(kept, "K"), equal_to(["a:0", "b:0", "b:1"]), label="kept")
+        assert_that(
+            rejected | beam.Map(lambda r: (r.key, r.detail)),
+            equal_to([("a:1", {"duplicate_of": "a:0", "jaccard": round(exact["a"], 3)})]),
+            label="rejected",
+        )
 
 
 @pytest.mark.parametrize("rounds", [1, 3])
