@@ -2,14 +2,18 @@
 
 Other extractors drop every template and with it the numbers, dates and names a reader sees
 ("a {{convert|5|km|mi}} walk", "born {{birth date|1809|2|12}}"). Here markup whose content is
-dropped anyway is cut by linear scans, the rest is parsed once with mwparserfromhell and the node
-tree walked into a list of strings; templates are rendered by :data:`TEMPLATES` (a dict from
-normalised name to a small function) or dropped. Paragraphs are separated by one blank line and
-each list item is a paragraph. Dropped: headings, references, tables, files and images with
-captions, categories, interlanguage links, comments, magic words, galleries, code, unlabelled
-external links, pronunciations (IPA pieces such as ``ˈ|æ|n`` are noise) and end-matter sections
-(References, See also, ...). ``<math>`` becomes ``[math]``: removing it leaves broken sentences
-("where  is the speed of light"), which would teach the model wrong syntax.
+dropped anyway is cut by linear scans; headings, end-matter sections, list markers and links
+without markup inside are rendered with regular expressions (they are most of a page's nodes, and
+building mwparserfromhell's tree for them would take most of the run time); what is left (inline
+templates, HTML tags, external links, entities, links with markup inside) is parsed once with
+mwparserfromhell and the node tree walked into a list of strings. Templates are rendered by
+:data:`TEMPLATES` (a dict from normalised name to a small function) or dropped. Paragraphs are
+separated by one blank line and each list item is a paragraph. Dropped: headings, references,
+tables, files and images with captions, categories, interlanguage links, comments, magic words,
+galleries, code, unlabelled external links, pronunciations (IPA pieces such as ``ˈ|æ|n`` are
+noise) and end-matter sections (References, See also, ...). ``<math>`` becomes ``[math]``:
+removing it leaves broken sentences ("where  is the speed of light"), which would teach the
+model wrong syntax.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ __all__ = ["wikitext_to_text", "TEMPLATES", "MATH_PLACEHOLDER"]
 
 MATH_PLACEHOLDER = "[math]"
 
-# "\x00" marks a list item's start and "\x01" a formula inside the rendered buffer; XML 1.0
-# cannot carry either, so no page text contains them.
-_ITEM = "\n\x00"
+# "\x02" marks a list item's start and "\x01" a formula, in the text given to the parser and in
+# the rendered buffer; XML 1.0 cannot carry either, so no page text contains them. ("\x00" would
+# end the parser's input.)
+_ITEM = "\n\x02"
 _MATH = "\x01"
 _PARA = "\n\n"
 
@@ -223,23 +228,31 @@ def _render_template(node: Template, out: list[str]) -> None:
     out.append(renderer(positional, named))
 
 
+def _is_dropped_link(title: str, labelled: bool) -> bool:
+    """Whether a link shows nothing: files and images (captions too), categories, interlanguage."""
+    prefix, colon, _ = title.partition(":")
+    if not colon or not prefix.strip():  # [[:Category:X]] and [[:de:X]] are visible links
+        return False
+    prefix = prefix.strip().lower()
+    if prefix in _DROP_LINK_PREFIXES:
+        return True
+    return not labelled and prefix not in _INTERPROJECT and bool(_LANG_PREFIX.fullmatch(prefix))
+
+
+def _link_text(title: str, label: str | None) -> str:
+    """What a visible link shows: its rendered label, else its title."""
+    if label is not None and label.strip():
+        return label
+    title = title.removeprefix(":")
+    if label is not None:  # pipe trick: [[Paris (band)|]] shows "Paris"
+        title = re.sub(r"\s*\(.*\)$", "", title)
+    return title
+
+
 def _render_link(node: Wikilink, out: list[str]) -> None:
     title = str(node.title).strip()
-    if title.startswith(":"):  # [[:Category:X]] and [[:de:X]] are ordinary visible links
-        title = title[1:]
-    elif ":" in title:
-        prefix = title.split(":", 1)[0].strip().lower()
-        if prefix in _DROP_LINK_PREFIXES:
-            return  # files and images (with their captions) and categories
-        if node.text is None and prefix not in _INTERPROJECT and _LANG_PREFIX.fullmatch(prefix):
-            return  # interlanguage link such as [[de:Anarchismus]]
-    if node.text is not None:
-        text = _render(node.text)
-        if text.strip():
-            out.append(text)
-            return
-        title = re.sub(r"\s*\(.*\)$", "", title)  # pipe trick: [[Paris (band)|]] shows "Paris"
-    out.append(title)
+    if not _is_dropped_link(title, node.text is not None):
+        out.append(_link_text(title, None if node.text is None else _render(node.text)))
 
 
 def _render_tag(node: Tag, out: list[str]) -> None:
@@ -281,30 +294,16 @@ def _render(code) -> str:
     return "".join(out)
 
 
-def _article_nodes(code) -> list:
-    """Top-level nodes without the end-matter sections (References, External links, ...)."""
-    kept: list = []
-    skip_level = 0
-    for node in code.nodes:
-        if type(node) is Heading:
-            if skip_level and node.level > skip_level:
-                continue
-            title = " ".join(str(node.title).split()).strip(" ='").lower()
-            skip_level = node.level if title in _END_SECTIONS else 0
-        if not skip_level:
-            kept.append(node)
-    return kept
-
-
 # Cutting dropped markup before parsing: it is most of a page's bytes (references full of
 # citation templates, tables, infoboxes), and parsing it would dominate the run time.
+# One leading "<" for all the alternatives lets the regex engine skip to the next "<".
 _STRIP = re.compile(
-    r"<!--.*?(?:-->|$)"
-    r"|<(ref|references)\b(?:[^>]*?/>|[^>]*>.*?</\1\s*>)"
-    r"|<(pre|syntaxhighlight|source|gallery|timeline|imagemap|score|graph|hiero|templatedata"
+    r"<(?:!--.*?(?:-->|$)"
+    r"|(ref|references)\b(?:[^>]*?/>|[^>]*>.*?</\1\s*>)"
+    r"|(pre|syntaxhighlight|source|gallery|timeline|imagemap|score|graph|hiero|templatedata"
     r"|includeonly|noinclude|mapframe|maplink|inputbox|indicator)\b"
     r"[^>]*>.*?</\2\s*>"
-    r"|(<math\b[^>]*>.*?</math\s*>)",
+    r"|(math)\b[^>]*>.*?</math\s*>)",
     re.DOTALL | re.IGNORECASE,
 )
 _TABLE_EDGE = re.compile(r"^[ :]*(\{\||\|\})", re.MULTILINE)
@@ -339,6 +338,62 @@ def _prestrip(text: str) -> str:
     return _cut_balanced(text, _BRACES, "{{", unrenderable)
 
 
+# Line starts are matched as "\n", which the regex engine finds much faster than "^" in
+# multi-line mode; _prerender puts one before the first line.
+_HEADING = re.compile(r"\n(=+)(.+)\1[ \t]*$", re.MULTILINE)
+# "; term : definition" shows the definition as an item of its own; a colon inside a link, a
+# template, an external link or after a URL's scheme is not the separator.
+_TERM = re.compile(
+    r"(\n[*#:]*;(?:\[\[[^\]\n]*\]\]|\{\{[^}\n]*\}\}|\[[^\]\n]*\]|\w+://|[^:\n])*+):")
+_LIST_MARKS = re.compile(r"\n[*#:;]+")
+# A link whose title and label are plain text. "=" and "|" are left to the parser: inside a
+# template argument they would split it or name it once the brackets are gone.
+_PLAIN_LINK = re.compile(r"\[\[([^\[\]{}<>|=\n]+)(?:\|([^\[\]{}<>|=]*))?\]\]")
+_LINK_EDGES = re.compile(r"\[\[|\]\]")
+
+
+def _cut_sections(text: str) -> str:
+    """Headings become paragraph breaks; end-matter sections go with their subsections."""
+    kept, start, skip_level = [], 0, 0
+    for heading in _HEADING.finditer(text):
+        level = len(heading.group(1))
+        if skip_level and level > skip_level:
+            continue
+        if not skip_level:
+            kept.append(text[start : heading.start()])
+        kept.append(_PARA)
+        title = " ".join(heading.group(2).split()).strip(" ='").lower()
+        skip_level = level if title in _END_SECTIONS else 0
+        start = heading.end()
+    if not skip_level:
+        kept.append(text[start:])
+    return "".join(kept)
+
+
+def _plain_link(match: re.Match) -> str:
+    title = match.group(1).strip()
+    label = match.group(2)
+    return "" if _is_dropped_link(title, label is not None) else _link_text(title, label)
+
+
+def _prerender(text: str) -> str:
+    """Render what needs no parse: headings, end matter, list markers and plain links.
+
+    Links and list items are most of a page's nodes; building mwparserfromhell's tree for them
+    took about two thirds of the run time. A link with markup inside is left to the parser.
+    """
+    text = _cut_sections("\n" + text)
+    text = _TERM.sub(r"\1" + _ITEM, text)
+    text = _LIST_MARKS.sub(_ITEM, text)
+    text = _PLAIN_LINK.sub(_plain_link, text)
+
+    def dropped(start: int, end: int) -> bool:  # e.g. files whose captions held links
+        title, bar, _ = text[start + 2 : end - 2].partition("|")
+        return _is_dropped_link(title.strip(), bool(bar))
+
+    return _cut_balanced(text, _LINK_EDGES, "[[", dropped)
+
+
 def _strip_quotes(line: str) -> str:
     """Drop the bold/italic apostrophe runs of one line, reading them as MediaWiki does.
 
@@ -370,7 +425,9 @@ _TIDY = (
 )
 _WORDLIKE = re.compile(r"\w")
 _QUOTED_LINE = re.compile(r"^.*''.*$", re.MULTILINE)
-_ITEM_LINE = re.compile(r"\n\x00([^\n]*)")
+# An item inside a list template's item ({{plainlist|* a}}) carries two markers, or one
+# without a newline once the argument is stripped.
+_ITEM_LINE = re.compile(r"\x02+([^\n]*)")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 
 
@@ -384,9 +441,9 @@ def wikitext_to_text(wikitext: str) -> str:
         Paragraphs separated by one blank line, each one line with single spaces; ``""`` when
         nothing readable is left.
     """
-    code = mwparserfromhell.parse(_prestrip(wikitext), skip_style_tags=True)
+    code = mwparserfromhell.parse(_prerender(_prestrip(wikitext)), skip_style_tags=True)
     out: list[str] = []
-    _walk(_article_nodes(code), out)
+    _walk(code.nodes, out)
     text = _MAGIC_WORD.sub("", "".join(out)).replace(_MATH, MATH_PLACEHOLDER)
     text = _QUOTED_LINE.sub(lambda m: _strip_quotes(m.group()), text)
     # One newline continues a paragraph and a blank line ends it; a list item stands alone.

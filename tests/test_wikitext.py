@@ -123,6 +123,49 @@ EXTERNAL = """[http://www.ubu.com/papers/cage_montague_interview.html John Cage 
 Interview] by Stephen Montague.[http://www.ubu.com/papers/]"""
 
 
+# Design of experiments: a definition list; the colon inside a link or a URL is not the separator.
+GLOSSARY = """; Balanced design: An experimental design where all cells (i.e. treatment \
+combinations) have the same number of observations.
+; [[Blocking (statistics)|Blocking]]: A schedule for conducting treatment combinations.
+; [[wikt:design|Design]]: A set of experimental runs.
+; [http://www.itl.nist.gov/div898/handbook/ NIST handbook]: Section 5.7."""
+
+# Albert Einstein: a list template whose items are list markup, one a link with markup inside.
+PLAINLIST = """Known for: {{Plainlist|
+* [[General relativity]] and [[special relativity]]
+* [[Photoelectric effect]]
+* ''[[Mass–energy equivalence|E=mc<sup>2</sup>]]''
+* Theory of [[Brownian motion]]
+}}"""
+
+# Apollo 11: a file whose caption holds a renderable template, then prose with {{convert}}.
+SPLASHDOWN = """===Splashdown and quarantine===
+[[File:Splashdown 3.jpg|thumb|221px|''Columbia'' floats on the ocean as Navy divers assist]]
+[[File:Apollo-11-quarantine-7.jpg|right|thumb|The astronauts in their Biological Isolation \
+Garments aboard the {{USS|Hornet|CV-12|6}}]]
+
+On July 24, the astronauts returned home aboard the Command Module ''Columbia'', \
+{{convert|380|km|nmi|abbr=on}} south of [[Johnston Atoll]]."""
+
+# Apollo: end matter with a subsection (===Primary sources=== under ==References==).
+APOLLO_END = """The [[Apollo Belvedere]] is a marble sculpture.
+
+==See also==
+{{Portal|Greek mythology|Hellenismos}}
+
+*[[Dryad]]
+*[[Temple of Apollo (disambiguation)]]
+
+==Notes==
+{{Reflist|20em}}
+
+==References==
+* {{EB1911 |last=Freese |first=John Henry |wstitle=Apollo }}
+
+===Primary sources===
+[[File:Belvedere Apollo Pio-Clementino Inv1015 n3.jpg|thumb|Head of the ''[[Apollo Belvedere]]'']]
+* [[Hesiod]], ''[[Theogony]]'', in ''The Homeric Hymns and Homerica''."""
+
 def test_infobox_goes_and_lead_stays() -> None:
     assert wikitext_to_text(ALLAN_DWAN) == (
         "Allan Dwan (3 April 1885 – 28 December 1981) was a pioneering Canadian-born American "
@@ -193,6 +236,60 @@ def test_external_links() -> None:
     assert wikitext_to_text(EXTERNAL) == "John Cage at Seventy: An Interview by Stephen Montague."
 
 
+def test_definition_list_terms_and_definitions_are_paragraphs() -> None:
+    assert wikitext_to_text(GLOSSARY).split("\n\n") == [
+        "Balanced design",
+        "An experimental design where all cells (i.e. treatment combinations) have the same "
+        "number of observations.",
+        "Blocking",
+        "A schedule for conducting treatment combinations.",
+        "Design",
+        "A set of experimental runs.",
+        "NIST handbook",
+        "Section 5.7.",
+    ]
+
+
+def test_list_template_with_list_markup_items() -> None:
+    assert wikitext_to_text(PLAINLIST).split("\n\n") == [
+        "Known for:",
+        "General relativity and special relativity",
+        "Photoelectric effect",
+        "E=mc2",
+        "Theory of Brownian motion",
+    ]
+
+
+def test_file_with_template_in_caption_is_dropped() -> None:
+    assert wikitext_to_text(SPLASHDOWN) == (
+        "On July 24, the astronauts returned home aboard the Command Module Columbia, 380 km south "
+        "of Johnston Atoll."
+    )
+
+
+def test_end_matter_subsections_are_dropped() -> None:
+    assert wikitext_to_text(APOLLO_END) == "The Apollo Belvedere is a marble sculpture."
+
+
+def test_links_with_markup_or_entities_in_them() -> None:
+    # Agriculture, English alphabet, ASCII, Analysis of variance.
+    text = "rainfall, [[carbon dioxide|CO<sub>2</sub>]], [[solar radiation]]"
+    assert wikitext_to_text(text) == "rainfall, CO2, solar radiation"
+    text = "occurs [[English-language vowel changes before historic /r/|before {{vr|r}}]], as in"
+    assert wikitext_to_text(text) == "occurs before r, as in"
+    assert wikitext_to_text("the Unix-based [[OS&nbsp;X]] operating system") == (
+        "the Unix-based OS X operating system"
+    )
+    assert wikitext_to_text("[[Kruskal&ndash;Wallis test]]") == "Kruskal–Wallis test"
+
+
+def test_headings_of_any_level_split_paragraphs() -> None:
+    text = "Crops grow.\n=== Climate change ===  \nClimate change has the potential.\n=Top=\nEnd."
+    assert wikitext_to_text(text).split("\n\n") == [
+        "Crops grow.", "Climate change has the potential.", "End."
+    ]
+
+
 @pytest.mark.parametrize(
     ("wikitext", "expected"),
     [
@@ -222,6 +319,7 @@ def test_external_links() -> None:
         ("{{transl|ar|ALA|Allāh}}", "Allāh"),  # Allah
         ("{{nowrap|29° N}}", "29° N"),
         ("{{small|[[45th Academy Awards|(45th)]]}}", "(45th)"),
+        ("{{nowrap|[[Mass–energy equivalence|E=mc2]]}}", "E=mc2"),  # "=" in a template argument
         ("{{abbr|UK|United Kingdom}}", "UK"),
         ("{{frac|2}}", "1/2"),
         ("{{frac|3|2}}", "3/2"),  # Alkane
@@ -318,7 +416,7 @@ def test_whole_dump_converts_without_markup_left() -> None:
     texts = {p.title: wikitext_to_text(p.text) for p in articles}
     elapsed = time.perf_counter() - start
     for title, text in texts.items():
-        for markup in ("{{", "}}", "[[", "]]", "<ref", "|}", "{|", "\n\n\n", "''", "\x00", "\x01"):
+        for markup in ("{{", "}}", "[[", "]]", "<ref", "|}", "{|", "\n\n\n", "''", "\x01", "\x02"):
             assert markup not in text, f"{title}: {markup!r} left in the text"
         for paragraph in text.split("\n\n"):
             assert paragraph and "\n" not in paragraph and paragraph == paragraph.strip(), title
