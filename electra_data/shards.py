@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
 
 from electra_data import fsio
@@ -85,9 +86,12 @@ class _HashingWriter:
 
 
 def write_shard(
-    path: str, examples: Iterable[tuple[list[int], int]], *, vocab_size: int
+    path: str, examples: Iterable[tuple[Sequence[int], int]], *, vocab_size: int
 ) -> dict[str, int | str]:
     """Write examples to an Arrow IPC stream file atomically, in bounded memory.
+
+    ``examples`` are (input ids, segment A length); the ids may be lists or numpy arrays. An id
+    that does not fit the vocab's id type raises ``pyarrow.ArrowInvalid``.
 
     Returns:
         ``examples``, ``tokens``, ``bytes`` and ``sha256`` of the written file.
@@ -97,11 +101,16 @@ def write_shard(
     with fsio.atomic_open(path) as sink:
         hashing = _HashingWriter(sink)
         with pa.ipc.new_stream(pa.PythonFile(hashing, mode="w"), schema) as writer:
-            ids: list[list[int]] = []
+            ids: list[Sequence[int]] = []
             seg_a: list[int] = []
 
             def flush() -> None:
-                batch = pa.record_batch([pa.array(ids, schema[0].type), pa.array(seg_a, pa.uint16())], schema=schema)
+                lengths = np.fromiter(map(len, ids), dtype=np.int32, count=len(ids))
+                offsets = pa.array(np.concatenate(([0], np.cumsum(lengths))).astype(np.int32))
+                values = pa.array(np.concatenate(ids), type=schema[0].type.value_type)  # checked cast
+                batch = pa.record_batch(
+                    [pa.ListArray.from_arrays(offsets, values), pa.array(seg_a, pa.uint16())], schema=schema
+                )
                 writer.write_batch(batch)
                 ids.clear()
                 seg_a.clear()

@@ -1,8 +1,8 @@
 """Corpus readers: turn input files into ``Document``s, dropping what is not prose.
 
 Each reader takes the list of files, spreads them over the workers and streams each file in one
-worker (Wikipedia dumps: the wikitext-to-text conversion after that is spread again, since one
-dump file holds millions of pages). A corrupt record or stream either stops the build with a
+worker (a single Wikipedia dump file without an index: the wikitext-to-text conversion after that
+is spread again, since one dump file holds millions of pages). A corrupt record or stream either stops the build with a
 ``CorpusError`` naming the file (``on_error="fail"``) or becomes a rejected record with its own
 reason (``on_error="skip"``), so nothing is lost silently.
 """
@@ -82,7 +82,8 @@ class ReadWiki(beam.PTransform):
     """MediaWiki ``pages-articles`` dumps -> (article documents as plain text, rejected pages).
 
     A multistream dump with its index is read as independent byte ranges spread over the
-    workers; a dump without one is streamed by one worker.
+    workers; a dump without one is streamed by one worker (and, if it is the only input, its
+    pages are spread for the conversion).
     """
 
     def __init__(self, paths: Sequence[str], *, keep_disambiguation: bool = False, on_error: str = "fail"):
@@ -97,7 +98,14 @@ class ReadWiki(beam.PTransform):
             | "SpreadRanges" >> beam.Reshuffle()
             | "ParsePages" >> beam.ParDo(self._fn).with_outputs(REJECTED, main="articles")
         )
-        docs = pages.articles | "SpreadPages" >> beam.Reshuffle() | "WikitextToText" >> beam.Map(_to_plain_text)
+        articles = pages.articles
+        if len(self._work) == 1:
+            # One dump file without an index is read by one worker: spread its pages so that the
+            # conversion (most of the work) is not serial. With several files or stream ranges
+            # the work is spread already, and shuffling raw wikitext (the corpus at its largest)
+            # would only cost shuffle bytes, and on the local runner memory that grows with it.
+            articles = articles | "SpreadPages" >> beam.Reshuffle()
+        docs = articles | "WikitextToText" >> beam.Map(_to_plain_text)
         return docs, pages[REJECTED]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from operator import itemgetter
 
 import apache_beam as beam
 from tokenizers import Tokenizer
@@ -28,7 +29,9 @@ _REJECTS_PER_REASON = 20
 
 def _write_one(group, out_dir: str, num_train_shards: int, vocab_size: int) -> dict:
     (split, index), rows = group
-    examples = sorted(r for r in rows if r is not None)  # None marks a shard that may stay empty
+    # None marks a shard that may stay empty. Order keys are 64-bit hashes of (seed, document,
+    # index): distinct, so they alone fix the order (the ids are arrays, which do not compare).
+    examples = sorted((r for r in rows if r is not None), key=itemgetter(0))
     rel = shard_path(split, index, num_train_shards if split == "train" else 1)
     with stage_timer("write_shards"):
         info = write_shard(fsio.join(out_dir, rel), ((ids, seg) for _, ids, seg in examples), vocab_size=vocab_size)

@@ -3,12 +3,14 @@
 import bz2
 from pathlib import Path
 
+import apache_beam as beam
 import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from electra_data.config import BuildConfig
 from electra_data.errors import CorpusError
 from electra_data.pipelines.build import run_build
-from electra_data.pipelines.read import wiki_work
+from electra_data.pipelines.read import ReadWiki, wiki_work
 from electra_data.wiki import iter_pages, iter_pages_in_range, multistream_index, stream_ranges, write_multistream
 from corpus_text import WIKI_DUMP
 
@@ -40,6 +42,18 @@ def test_ranges_yield_exactly_the_pages_of_a_sequential_read(multistream):
 
 def test_a_dump_without_index_is_read_whole(tmp_path):
     assert wiki_work([str(WIKI_DUMP)]) == [(str(WIKI_DUMP), None, None)]
+
+
+def _labels(paths):
+    p = beam.Pipeline(runner=FnApiRunner())  # the graph only: never run
+    _ = p | ReadWiki([str(x) for x in paths])
+    return {t.full_label.split("/")[-1] for t in p.transforms_stack[0].parts[0].parts}
+
+
+@pytest.mark.parametrize("inputs, spread", [("one plain dump", True), ("two plain dumps", False), ("ranges", False)])
+def test_pages_are_shuffled_only_when_one_worker_would_read_them_all(multistream, inputs, spread):
+    paths = {"one plain dump": [WIKI_DUMP], "two plain dumps": [WIKI_DUMP, WIKI_DUMP], "ranges": [multistream]}[inputs]
+    assert ("SpreadPages" in _labels(paths)) is spread
 
 
 def test_a_corrupt_range_names_its_bytes(multistream, tmp_path):
