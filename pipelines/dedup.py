@@ -187,8 +187,10 @@ def _link_to_anchors(
                 yield (key, anchor), similarity
 
 
-def _is_borderline(edge: tuple[tuple[str, str], float], threshold: float, margin: float) -> bool:
-    return edge[1] < threshold + margin
+def _borderline(edge: tuple[tuple[str, str], float], _partitions: int, upper: float) -> int:
+    """Partition 1 for an edge whose estimate is below the band's top (LinkToAnchors emits
+    nothing below its bottom), 0 for one that clears it."""
+    return int(edge[1] < upper)
 
 
 def _send_shingles(joined, ngram: int) -> Iterator[tuple[tuple[str, str], tuple[str, bytes]]]:
@@ -376,9 +378,7 @@ class NearDedup(beam.PTransform):
             | "MergeEdges" >> beam.CombinePerKey(max)
         )
         if self._margin is not None:
-            split = edges | "SplitBorderline" >> beam.Partition(
-                lambda e, _: int(_is_borderline(e, self._threshold, self._margin)), 2
-            )
+            split = edges | "SplitBorderline" >> beam.Partition(_borderline, 2, self._threshold + self._margin)
             verified = split[1] | "VerifyExactly" >> _VerifyExactly(keyed_docs, self._threshold, self._ngram)
             edges = (split[0], verified) | "VerifiedEdges" >> beam.Flatten()
         representative = edges | "EdgePairs" >> beam.Keys() | "Components" >> _ConnectedComponents(self._rounds)
