@@ -62,6 +62,7 @@ Overwrite = Annotated[bool, typer.Option(help="Replace what an earlier run wrote
 VocabSize = Annotated[int, typer.Option(help="Entries of the trained WordPiece vocab (may come out smaller on a small corpus).")]
 Cased = Annotated[bool, typer.Option(help="Train a cased vocab (default: uncased with accents stripped, as BERT/ELECTRA).")]
 VocabSampleDocs = Annotated[int, typer.Option(help="Documents in the seeded sample the vocab is trained on.")]
+VocabSampleMb = Annotated[float, typer.Option(help="The most text (MB) in the vocab's sample: long documents such as books fill it before --vocab-sample-docs.")]
 Seed = Annotated[int, typer.Option(help="Seed of every random choice: same input + config = same output.")]
 Dedup = Annotated[str, typer.Option(help="Duplicates to remove: both, exact, near or none.")]
 NoDedup = Annotated[bool, typer.Option("--no-dedup", help="Same as --dedup none.")]
@@ -162,6 +163,7 @@ def build(
     vocab_size: VocabSize = 30522,
     cased: Cased = False,
     vocab_sample_docs: VocabSampleDocs = 50_000,
+    vocab_sample_mb: VocabSampleMb = 256.0,
     max_seq_length: Annotated[int, typer.Option(help="Longest example in tokens, [CLS]/[SEP] included (128 for Small, 512 for Base/Large).")] = 128,
     validation_fraction: Annotated[float, typer.Option(help="Share of documents held out as the validation split.")] = 0.005,
     num_shards: Annotated[Optional[int], typer.Option(help="Number of train shards (validation gets one). Default: as many as --shard-size-mb gives.")] = None,
@@ -207,6 +209,7 @@ def vocab(
     vocab_size: VocabSize = 30522,
     cased: Cased = False,
     vocab_sample_docs: VocabSampleDocs = 50_000,
+    vocab_sample_mb: VocabSampleMb = 256.0,
     seed: Seed = 12345,
     dedup: Dedup = "both",
     no_dedup: NoDedup = False,

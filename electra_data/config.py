@@ -49,6 +49,7 @@ class BuildConfig:
         vocab_size: entries of a trained vocab (BERT's 30,522).
         lowercase: uncased vocab with accents stripped (BERT/ELECTRA's default).
         vocab_sample_docs: documents (a seeded, deterministic sample) the vocab is trained on.
+        vocab_sample_mb: the most text (MB of UTF-8) in that sample.
         max_seq_length: longest example, special tokens included.
         validation_fraction: share of documents held out for validation.
         num_shards: number of train shards (validation gets one); None sizes them by
@@ -79,6 +80,7 @@ class BuildConfig:
     vocab_size: int = 30522
     lowercase: bool = True
     vocab_sample_docs: int = 50_000
+    vocab_sample_mb: float = 256.0
     max_seq_length: int = 128
     validation_fraction: float = 0.005
     num_shards: int | None = None
@@ -116,6 +118,8 @@ class BuildConfig:
             raise ValueError(f"--vocab-size must be at least 100, got {self.vocab_size}")
         if self.vocab_sample_docs < 1:
             raise ValueError(f"--vocab-sample-docs must be positive, got {self.vocab_sample_docs}")
+        if self.vocab_sample_mb <= 0:
+            raise ValueError(f"--vocab-sample-mb must be positive, got {self.vocab_sample_mb}")
         if not 0.0 <= self.validation_fraction < 0.5:
             raise ValueError(f"--validation-fraction must be in [0, 0.5), got {self.validation_fraction}")
         if self.num_shards is not None and self.num_shards < 1:

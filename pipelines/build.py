@@ -99,7 +99,8 @@ def _tally(name: str):
 
 def _train_vocab(docs, cfg: BuildConfig):
     return docs | "TrainVocab" >> TrainVocab(
-        vocab_size=cfg.vocab_size, lowercase=cfg.lowercase, sample_docs=cfg.vocab_sample_docs, seed=cfg.seed
+        vocab_size=cfg.vocab_size, lowercase=cfg.lowercase, sample_docs=cfg.vocab_sample_docs,
+        sample_mb=cfg.vocab_sample_mb, seed=cfg.seed,
     )
 
 

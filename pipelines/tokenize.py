@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import math
 import random
 from collections.abc import Iterator
 
@@ -19,30 +21,73 @@ from electra_data.pipelines.metrics import stage_timer
 __all__ = ["STATS", "TrainVocab", "PackExamples"]
 
 
-def _train(sample: list[tuple[int, str]], vocab_size: int, lowercase: bool) -> str:
+class _SmallestWithinBudget(beam.CombineFn):
+    """(hash, text) -> the texts of smallest hash, as many as fit ``max_docs`` and ``max_bytes``.
+
+    The result is the longest run of texts in hash order that fits both limits, whatever the
+    order of inputs and bundles: an accumulator holds every text it saw below its ``cutoff``
+    (the smallest hash it had to evict), and nothing at or above it can return, since the texts
+    before it already filled the budget.
+    """
+
+    def __init__(self, max_docs: int, max_bytes: int):
+        self._max_docs, self._max_bytes = max_docs, max_bytes
+
+    def create_accumulator(self):
+        return [], 0, math.inf  # max-heap of (-hash, text, bytes), their bytes, cutoff
+
+    def add_input(self, acc, element):
+        heap, total, cutoff = acc
+        hash_, text = element
+        if hash_ >= cutoff:
+            return acc
+        size = len(text.encode("utf-8"))
+        heapq.heappush(heap, (-hash_, text, size))
+        return self._trim(heap, total + size, cutoff)
+
+    def merge_accumulators(self, accumulators):
+        accumulators = list(accumulators)
+        cutoff = min(c for _, _, c in accumulators)
+        heap = [entry for h, _, _ in accumulators for entry in h if -entry[0] < cutoff]
+        heapq.heapify(heap)
+        return self._trim(heap, sum(size for *_, size in heap), cutoff)
+
+    def extract_output(self, acc) -> list[str]:
+        return [text for _, text, _ in sorted(acc[0], reverse=True)]  # by increasing hash
+
+    def _trim(self, heap, total, cutoff):
+        while len(heap) > self._max_docs or total > self._max_bytes:
+            negative_hash, _, size = heapq.heappop(heap)
+            total -= size
+            cutoff = min(cutoff, -negative_hash)
+        return heap, total, cutoff
+
+
+def _train(texts: list[str], vocab_size: int, lowercase: bool) -> str:
     with stage_timer("vocab"):
-        texts = [text for _, text in sample]
         return train_wordpiece(texts, vocab_size=vocab_size, lowercase=lowercase).to_str()
 
 
 class TrainVocab(beam.PTransform):
     """Documents -> one tokenizer (as its JSON string) trained on a bounded, seeded sample.
 
-    The sample is the ``sample_docs`` documents of smallest hash(seed, key): uniform, the same on
-    every runner, and never more than ``sample_docs`` texts in memory.
+    The sample is the documents of smallest hash(seed, key), as many as fit ``sample_docs`` and
+    ``sample_mb`` MB of UTF-8 text: uniform, the same on every runner, and bounded in memory
+    whatever the documents' length (50,000 books would be ~25 GB).
     """
 
-    def __init__(self, *, vocab_size: int, lowercase: bool, sample_docs: int, seed: int):
+    def __init__(self, *, vocab_size: int, lowercase: bool, sample_docs: int, sample_mb: float, seed: int):
         super().__init__()
         self._vocab_size, self._lowercase = vocab_size, lowercase
-        self._sample_docs, self._seed = sample_docs, seed
+        self._sample = _SmallestWithinBudget(sample_docs, int(sample_mb * 2**20))
+        self._seed = seed
 
     def expand(self, docs):
         seed = self._seed
         return (
             docs
             | "HashForSample" >> beam.Map(lambda d: (stable_hash(seed, "vocab", d.key), d.text))
-            | "SampleDocs" >> beam.combiners.Top.Smallest(self._sample_docs)
+            | "SampleDocs" >> beam.CombineGlobally(self._sample)
             | "TrainWordPiece" >> beam.Map(_train, self._vocab_size, self._lowercase)
         )
 

@@ -42,6 +42,7 @@ def test_missing_input_is_a_message_not_a_traceback(tmp_path):
         (["--format", "xlsx"], "--format must be one of text, jsonl, parquet, rst, markdown"),
         (["--corpus", "wiki+books", "--input", "a.xml.bz2"], "needs both a dump"),
         (["--validation-fraction", "0.9"], "--validation-fraction must be in"),
+        (["--vocab-sample-mb", "0"], "--vocab-sample-mb must be positive"),
     ],
 )
 def test_bad_options_are_refused(tmp_path, args, message):

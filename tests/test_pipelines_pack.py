@@ -1,5 +1,7 @@
 """Tokenize + pack and shard writing as Beam transforms, on real text (local runner)."""
 
+import random
+
 import apache_beam as beam
 import pyarrow as pa
 import pytest
@@ -8,7 +10,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from electra_data.documents import Document
-from electra_data.pipelines.tokenize import PackExamples
+from electra_data.pipelines.tokenize import PackExamples, _SmallestWithinBudget
 from electra_data.pipelines.write import WriteShards
 from electra_data.sentences import split_paragraphs, split_sentences
 from electra_data.vocab import train_wordpiece
@@ -69,3 +71,33 @@ def test_shard_size_decides_the_count(docs, tokenizer, tmp_path):
             assert counts[0] > 3, counts
 
         assert_that(train_shards, several)
+
+
+def _combine(fn, elements, parts, rng):
+    """Run a CombineFn as a runner may: inputs split into bundles in any order, then merged."""
+    elements = list(elements)
+    rng.shuffle(elements)
+    accumulators = []
+    for i in range(parts):
+        acc = fn.create_accumulator()
+        for element in elements[i::parts]:
+            acc = fn.add_input(acc, element)
+        accumulators.append(acc)
+    rng.shuffle(accumulators)
+    return fn.extract_output(fn.merge_accumulators(accumulators))
+
+
+def test_vocab_sample_is_the_longest_hash_prefix_within_both_limits_whatever_the_order():
+    texts = book_paragraphs("35-0.txt", start=10, count=300)
+    elements = [(random.Random(i).getrandbits(64), t) for i, t in enumerate(texts)]
+    by_hash = [t for _, t in sorted(elements)]
+    sizes = [len(t.encode()) for t in by_hash]
+    # A long text that just fails to fit: many shorter ones of larger hash would fit in its
+    # place, and must not be taken (that would depend on the order the texts arrive in).
+    k = next(i for i in range(10, len(sizes)) if sizes[i] > 3 * sorted(sizes)[len(sizes) // 2])
+    budget = sum(sizes[: k + 1]) - 1
+    for seed in range(10):
+        for parts in (1, 3, 7):
+            rng = random.Random(seed)
+            assert _combine(_SmallestWithinBudget(max_docs=1000, max_bytes=budget), elements, parts, rng) == by_hash[:k]
+            assert _combine(_SmallestWithinBudget(max_docs=40, max_bytes=10**9), elements, parts, rng) == by_hash[:40]
