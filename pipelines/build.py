@@ -36,7 +36,8 @@ from electra_data.inputs import resolve
 from electra_data.shards import FORMAT_NAME, FORMAT_VERSION, MANIFEST, SPLITS, read_manifest, write_manifest
 from electra_data.vocab import is_lowercase, load_tokenizer, special_token_ids, vocab_sha256
 from electra_data.pipelines.clean import CleanDocuments
-from electra_data.pipelines.dedup import DuplicatesReport, ExactDedup, NearDedup
+from electra_data.pipelines.dedup import ExactDedup, NearDedup
+from electra_data.pipelines.duplicates_report import DuplicatesReport
 from electra_data.pipelines.metrics import TIME_NAMESPACE
 from electra_data.pipelines.read import ReadBooks, ReadDomain, ReadWiki
 from electra_data.pipelines.tokenize import PackExamples, TrainVocab

@@ -13,7 +13,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from electra_data.dedup import estimated_jaccard, exact_jaccard, minhash_signature, shingle_set, verify_margin
 from electra_data.documents import Document
 from electra_data.pipelines import dedup as dedup_module
-from electra_data.pipelines.dedup import DuplicatesReport, ExactDedup, NearDedup, _ConnectedComponents, _link_to_anchors
+from electra_data.pipelines.dedup import ExactDedup, NearDedup, _ConnectedComponents, _link_to_anchors
+from electra_data.pipelines.duplicates_report import DuplicatesReport
 from corpus_text import book_paragraphs
 
 NEAR = dict(threshold=0.8, num_perm=128, seed=1, ngram=5)
