@@ -42,6 +42,11 @@ def ids_type(vocab_size: int) -> pa.DataType:
     return pa.uint16() if vocab_size <= 65535 else pa.uint32()
 
 
+def ids_dtype(vocab_size: int) -> np.dtype:
+    """The numpy dtype of ``ids_type``, little-endian: examples travel between workers as its bytes."""
+    return np.dtype(ids_type(vocab_size).to_pandas_dtype()).newbyteorder("<")
+
+
 def shard_schema(vocab_size: int) -> pa.Schema:
     """One row per packed example: ``[CLS] A [SEP] (B [SEP])`` ids and the length of segment A.
 

@@ -11,6 +11,7 @@ dropped), and Beam counters mirror them for monitoring.
 
 from __future__ import annotations
 
+import ctypes
 import datetime
 import json
 import logging
@@ -332,9 +333,33 @@ def _manifest(cfg: BuildConfig, files: dict[str, list[str]], tokenizer_json: str
     }
 
 
+# glibc's M_MMAP_THRESHOLD, and the size from which a fixed threshold mmaps (glibc's initial one)
+_M_MMAP_THRESHOLD, _MMAP_FROM = -3, 128 * 1024
+
+
+def _return_large_frees_to_os() -> None:
+    """Have glibc return every freed buffer over 128 KiB to the OS at once.
+
+    The local runner hands each stage its input and collects its output as large byte buffers.
+    After the first such buffer is freed, glibc raises its mmap threshold (up to 32 MiB), so the
+    later ones come from the heap, whose freed space the process keeps: the build's peak RSS then
+    grew with the corpus (1.5x at 10x the input). A fixed threshold keeps them mmapped. The
+    environment variable does the same for the worker processes of ``--workers N``.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(_MMAP_FROM))
+    try:
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM)
+    except (OSError, AttributeError):  # not glibc: its allocator has its own policy
+        pass
+
+
 def _make_pipeline(beam_args: list[str], workers: int) -> tuple[beam.Pipeline, bool]:
     """The pipeline to run on, and whether it is a ``--dry_run``."""
     local = is_local(beam_args)
+    if local:
+        _return_large_frees_to_os()
     options = pipeline_options(beam_args if local else _ship_package(beam_args), workers)
     dry_run = bool(options.get_all_options(retain_unknown_options=True).get("dry_run"))
     try:

@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from operator import itemgetter
 
 import apache_beam as beam
+import numpy as np
 from tokenizers import Tokenizer
 
 from electra_data import fsio
 from electra_data.documents import Rejected, stable_hash
-from electra_data.shards import ids_type, shard_path, write_shard
+from electra_data.shards import ids_dtype, shard_path, write_shard
 from electra_data.vocab import tokenizer_files
 from electra_data.pipelines.metrics import stage_timer
 
@@ -33,8 +34,10 @@ def _write_one(group, out_dir: str, num_train_shards: int, vocab_size: int) -> d
     # index): distinct, so they alone fix the order (the ids are arrays, which do not compare).
     examples = sorted((r for r in rows if r is not None), key=itemgetter(0))
     rel = shard_path(split, index, num_train_shards if split == "train" else 1)
+    dtype = ids_dtype(vocab_size)
     with stage_timer("write_shards"):
-        info = write_shard(fsio.join(out_dir, rel), ((ids, seg) for _, ids, seg in examples), vocab_size=vocab_size)
+        rows = ((np.frombuffer(ids, dtype), seg) for _, ids, seg in examples)
+        info = write_shard(fsio.join(out_dir, rel), rows, vocab_size=vocab_size)
     return {"path": rel, "split": split, **info}
 
 
@@ -42,10 +45,10 @@ def _vocab_size(tokenizer_json: str) -> int:
     return Tokenizer.from_str(tokenizer_json).get_vocab_size(with_added_tokens=True)
 
 
-def _estimated_bytes(example, vocab_size: int) -> int:
-    _, (_, input_ids, _) = example
+def _estimated_bytes(example) -> int:
+    _, (_, ids, _) = example
     # ids, plus a 4-byte list offset and the 2-byte segment length per row
-    return len(input_ids) * ids_type(vocab_size).byte_width + 6
+    return len(ids) + 6
 
 
 def _shard_count(total_bytes: int, shard_size_mb: float) -> int:
@@ -66,6 +69,8 @@ def _all_shards(num_train_shards: int):
 class WriteShards(beam.PTransform):
     """``(split, (order key, ids, segment_a_length))`` examples -> one info dict per shard written.
 
+    ``ids`` are the bytes of the input ids in ``ids_dtype`` (as ``PackExamples`` emits them).
+
     Train examples go to shard ``order key % N``: balanced in expectation, and the same on every
     runner. ``N`` is ``num_shards``, or else enough shards of about ``shard_size_mb`` for the
     train split. Validation gets one shard. Every shard named ``-of-N`` exists even if empty.
@@ -84,7 +89,7 @@ class WriteShards(beam.PTransform):
             count = (
                 examples
                 | "TrainOnly" >> beam.Filter(lambda e: e[0] == "train")
-                | "EstimateBytes" >> beam.Map(_estimated_bytes, vocab_size)
+                | "EstimateBytes" >> beam.Map(_estimated_bytes)
                 | "TotalBytes" >> beam.CombineGlobally(sum)
                 | "ShardCount" >> beam.Map(_shard_count, self._shard_size_mb)
             )

@@ -1,6 +1,7 @@
 """`run_build` end to end on the bundled Wikipedia sample (the real pipeline, local runner)."""
 
 import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,7 +12,7 @@ from transformers import AutoTokenizer
 from electra_data.config import BuildConfig
 from electra_data.errors import UserError
 from electra_data.inputs import resolve
-from electra_data.pipelines.build import run_build
+from electra_data.pipelines.build import _make_pipeline, run_build
 from electra_data.shards import read_manifest
 from corpus_text import WIKI_DUMP
 
@@ -119,3 +120,10 @@ def test_bundled_samples_are_the_default_inputs():
     both = resolve(BuildConfig(corpus="wiki+books").sources)
     assert both["wiki"] == [str(WIKI_DUMP)] and len(both["books"]) == 4
     assert BuildConfig(corpus="corpora/linux-doc/**/*.rst.txt").out == str(Path("shards") / "linux-doc")
+
+
+def test_local_runs_return_large_freed_buffers_to_the_os(monkeypatch):
+    # the local runner's stage buffers would otherwise stay in glibc's heap: peak RSS grew with the corpus
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    _make_pipeline([], workers=2)
+    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == "131072"  # inherited by the --workers processes

@@ -12,6 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from electra_data.documents import Document
 from electra_data.pipelines.tokenize import PackExamples, _SmallestWithinBudget
 from electra_data.pipelines.write import WriteShards
+from electra_data.shards import ids_dtype
 from electra_data.sentences import split_paragraphs, split_sentences
 from electra_data.vocab import train_wordpiece
 from corpus_text import book_paragraphs
@@ -38,7 +39,9 @@ def test_pack_examples_splits_by_document_and_counts_every_token(docs, tokenizer
     with BeamTestPipeline(runner=FnApiRunner()) as p:
         tok = p | "Tok" >> beam.Create([tokenizer.to_str()])
         examples, stats = p | beam.Create(docs) | PackExamples(tok, max_seq_length=64, seed=5, validation_fraction=0.01)
-        content = examples | beam.Map(lambda e: (e[0], len(e[1][1]) - (3 if e[1][2] < len(e[1][1]) else 2)))
+        width = ids_dtype(tokenizer.get_vocab_size()).itemsize
+        lengths = examples | beam.Map(lambda e: (e[0], len(e[1][1]) // width, e[1][2]))
+        content = lengths | beam.Map(lambda e: (e[0], e[1] - (3 if e[2] < e[1] else 2)))
         # the smallest-hash document is held out, so both splits exist
         assert_that(content | beam.Map(lambda kv: kv[0]) | beam.Distinct(), equal_to(["train", "validation"]), label="splits")
         assert_that(content | beam.Values() | beam.CombineGlobally(sum), equal_to([expected]), label="tokens")
