@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
+import zstandard
+
 __all__ = ["Document", "Rejected", "stable_hash", "stable_unit"]
 
 
@@ -23,6 +25,16 @@ class Document(NamedTuple):
     source: str
     title: str
     text: str
+
+    def __reduce__(self):
+        # Beam's coder pickles documents at every stage boundary: the local runner holds a stage's
+        # whole input and output as those bytes, and Dataflow shuffles them. Compressed, the text
+        # is ~2.4x smaller, at ~280 MB/s to compress and ~1 GB/s to decompress.
+        return _unpickle_document, (self.key, self.source, self.title, zstandard.compress(self.text.encode("utf-8"), 1))
+
+
+def _unpickle_document(key: str, source: str, title: str, text: bytes) -> Document:
+    return Document(key, source, title, zstandard.decompress(text).decode("utf-8"))
 
 
 class Rejected(NamedTuple):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from operator import itemgetter
 
 import apache_beam as beam
@@ -28,17 +28,30 @@ BUILD_DIR = ".build"
 _REJECTS_PER_REASON = 20
 
 
+def _relative_path(shard: tuple[str, int], num_train_shards: int) -> str:
+    split, index = shard
+    return shard_path(split, index, num_train_shards if split == "train" else 1)
+
+
 def _write_one(group, out_dir: str, num_train_shards: int, vocab_size: int) -> dict:
-    (split, index), rows = group
-    # None marks a shard that may stay empty. Order keys are 64-bit hashes of (seed, document,
-    # index): distinct, so they alone fix the order (the ids are arrays, which do not compare).
-    examples = sorted((r for r in rows if r is not None), key=itemgetter(0))
-    rel = shard_path(split, index, num_train_shards if split == "train" else 1)
+    shard, rows = group
+    # Order keys are 64-bit hashes of (seed, document, index): distinct, so they alone fix the
+    # order (sorting on them never compares the ids).
+    examples = sorted(rows, key=itemgetter(0))
+    rel = _relative_path(shard, num_train_shards)
     dtype = ids_dtype(vocab_size)
     with stage_timer("write_shards"):
-        rows = ((np.frombuffer(ids, dtype), seg) for _, ids, seg in examples)
-        info = write_shard(fsio.join(out_dir, rel), rows, vocab_size=vocab_size)
-    return {"path": rel, "split": split, **info}
+        ids_and_segments = ((np.frombuffer(ids, dtype), seg) for _, ids, seg in examples)
+        info = write_shard(fsio.join(out_dir, rel), ids_and_segments, vocab_size=vocab_size)
+    return {"path": rel, "split": shard[0], **info}
+
+
+def _write_empty(num_train_shards: int, written: list[dict], out_dir: str, vocab_size: int) -> Iterator[dict]:
+    """Write the shards that no example went to, so that every shard named ``-of-N`` exists."""
+    done = {info["path"] for info in written}
+    for shard in [("train", i) for i in range(num_train_shards)] + [("validation", 0)]:
+        if _relative_path(shard, num_train_shards) not in done:
+            yield _write_one((shard, []), out_dir, num_train_shards, vocab_size)
 
 
 def _vocab_size(tokenizer_json: str) -> int:
@@ -58,12 +71,6 @@ def _shard_count(total_bytes: int, shard_size_mb: float) -> int:
 def _assign_shard(example, num_train_shards: int):
     split, row = example
     return (split, row[0] % num_train_shards if split == "train" else 0), row
-
-
-def _all_shards(num_train_shards: int):
-    for i in range(num_train_shards):
-        yield ("train", i), None
-    yield ("validation", 0), None
 
 
 class WriteShards(beam.PTransform):
@@ -96,13 +103,18 @@ class WriteShards(beam.PTransform):
         else:
             count = examples.pipeline | "GivenShardCount" >> beam.Create([self._num_shards])
         num_train_shards = beam.pvalue.AsSingleton(count)
-        placeholders = count | "AllShards" >> beam.FlatMap(_all_shards)
-        return (
-            (examples | "AssignShard" >> beam.Map(_assign_shard, num_train_shards), placeholders)
-            | "WithEmptyShards" >> beam.Flatten()
+        written = (
+            examples
+            | "AssignShard" >> beam.Map(_assign_shard, num_train_shards)
             | "GroupByShard" >> beam.GroupByKey()
             | "WriteShard" >> beam.Map(_write_one, self._out_dir, num_train_shards, vocab_size)
         )
+        # Empty shards are written after the others, not grouped with them: a Flatten of
+        # placeholders with the examples cost the local runner one more copy of every example.
+        empty = count | "WriteEmptyShards" >> beam.FlatMap(
+            _write_empty, beam.pvalue.AsList(written), self._out_dir, vocab_size
+        )
+        return (written, empty) | "AllShards" >> beam.Flatten()
 
 
 def _write_tokenizer(tokenizer_json: str, directory: str, max_seq_length: int) -> None:
