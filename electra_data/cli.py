@@ -33,13 +33,14 @@ _out = Console()
 # find our own user-facing errors (and a full disk) in it, so that the user sees a message.
 _USER_ERROR_IN_TEXT = re.compile(r"(?:electra_data\.errors\.)?(?:UserError|CorpusError): (.+)")
 _DISK_FULL_IN_TEXT = re.compile(r"\[Errno (?:28|122)\][^\n]*")
+_BEAM_STEP_SUFFIX = re.compile(r"\s*\[while running '[^']*'\]")
 
 
 def user_error_message(exc: BaseException) -> str | None:
     """The message of a user error, also when a Beam runner wrapped it in another exception."""
+    text = _BEAM_STEP_SUFFIX.sub("", str(exc))  # the step that failed: ours to know, not the user's
     if isinstance(exc, UserError):
-        return str(exc)
-    text = str(exc)
+        return text
     if match := _USER_ERROR_IN_TEXT.search(text):
         return match.group(1).strip()
     if match := _DISK_FULL_IN_TEXT.search(text):
@@ -131,8 +132,9 @@ def _quality(settings: list[str]) -> dict:
 
 def _run(step, cfg, beam_args: list[str], workers: int, what: str) -> dict:
     """Run a pipeline step with a spinner; user errors become messages, others re-raise."""
-    # Beam logs every stage of the local runner at INFO/WARNING; our summary says what matters.
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    # Beam logs every stage of the local runner at INFO/WARNING, and a failing step's traceback at
+    # ERROR before it raises: the error reaches us here, and is a message or re-raised.
+    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     logging.getLogger().setLevel(logging.ERROR)
     try:
         with stderr.status(f"{what} from {cfg.corpus}..."):

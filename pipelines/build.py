@@ -16,6 +16,7 @@ import datetime
 import json
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.transforms import environments
 
 import electra_data
 from electra_data import fsio
@@ -166,8 +168,23 @@ def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:
     """Beam's options; ``workers`` > 1 runs the local runner on that many processes."""
     args = list(beam_args)
     if is_local(args) and workers > 1:
-        args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+        args.append(f"--direct_num_workers={workers}")
     return PipelineOptions(args)
+
+
+def _local_runner(workers: int) -> FnApiRunner:
+    """Beam's local runner, on ``workers`` worker processes when there are several.
+
+    That is Beam's multi_processing mode with the workers' stderr silenced: a worker prints a
+    failing step's traceback there, while the same error reaches the driver, which shows it as one
+    message or re-raises it. The workers are given as the default environment, because
+    ``--direct_running_mode=multi_processing`` would replace it; Beam then warns that the running
+    mode is ``in_memory`` with several workers, which is only true of the option's value.
+    """
+    if workers == 1:
+        return FnApiRunner()
+    command = f"{shlex.quote(sys.executable)} -m apache_beam.runners.worker.sdk_worker_main 2>{os.devnull}"
+    return FnApiRunner(default_environment=environments.SubprocessSDKEnvironment.from_command_string(command))
 
 
 _SHIPPING_FLAGS = ("--extra_package", "--extra_packages", "--setup_file", "--sdk_container_image")
@@ -363,7 +380,7 @@ def _make_pipeline(beam_args: list[str], workers: int) -> tuple[beam.Pipeline, b
     options = pipeline_options(beam_args if local else _ship_package(beam_args), workers)
     dry_run = bool(options.get_all_options(retain_unknown_options=True).get("dry_run"))
     try:
-        return beam.Pipeline(runner=FnApiRunner() if local else None, options=options), dry_run
+        return beam.Pipeline(runner=_local_runner(workers) if local else None, options=options), dry_run
     except ValueError as err:  # Beam validates the options here: a user's mistake
         raise UserError(f"Beam pipeline options: {' '.join(str(err).split())}") from err
 
