@@ -13,6 +13,8 @@ import io
 import itertools
 import json
 import os
+import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -135,6 +137,10 @@ def _open(path: str) -> IO[bytes]:
     return stream
 
 
+# What reading a damaged gzip or zstd stream raises.
+_CORRUPT = (EOFError, OSError, zlib.error, zstandard.ZstdError)
+
+
 def _bad(where: str, reason: str, detail: str, on_error: str) -> BadRecord:
     """The BadRecord for a bad record under ``skip``; under ``fail``, the CorpusError instead."""
     if on_error == "fail":
@@ -149,7 +155,7 @@ def _lines(path: str, on_error: str) -> Iterator[tuple[int, bytes | BadRecord]]:
         try:
             for number, line in enumerate(stream, 1):
                 yield number, line.rstrip(b"\r\n")
-        except (EOFError, OSError, zstandard.ZstdError) as err:
+        except _CORRUPT as err:
             where = f"{path}:{number + 1}"
             yield number + 1, _bad(where, "corrupt_file", f"corrupt data ({err})", on_error)
 
@@ -161,6 +167,11 @@ def _decode(data: bytes, where: str, on_error: str, unit: str = "file") -> str |
     except CorpusError as err:
         offset = str(err)[len(where) + 2 :].split(" (")[0]  # "invalid UTF-8 at byte N"
         return _bad(where, "invalid_utf8", f"{offset} of the {unit}", on_error)
+
+
+# JSON can escape half of a character ("\ud83d", an emoji cut in two by a scraper) and json.loads
+# keeps it as a lone surrogate, which UTF-8 cannot encode: nothing downstream could write it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _jsonl(path: str, text_field: str, on_error: str) -> _Records:
@@ -180,7 +191,8 @@ def _jsonl(path: str, text_field: str, on_error: str) -> _Records:
         value = record.get(text_field) if isinstance(record, dict) else None
         if isinstance(value, str):
             title = record.get("title")
-            yield RawDocument(where, title if isinstance(title, str) else "", value)
+            title = title if isinstance(title, str) else ""
+            yield RawDocument(where, _LONE_SURROGATE.sub("", title), _LONE_SURROGATE.sub("", value))
         else:
             yield _bad(where, "missing_text_field", f"no text in field {text_field!r}", on_error)
 
@@ -237,7 +249,7 @@ def _whole_file(path: str, fmt: str, on_error: str, keep_code: bool) -> _Records
     try:
         with _open(path) as stream:
             data = stream.read()
-    except (EOFError, OSError, zstandard.ZstdError) as err:
+    except _CORRUPT as err:
         yield _bad(path, "corrupt_file", f"corrupt data ({err})", on_error)
         return
     text = _decode(data, path, on_error)
@@ -290,8 +302,11 @@ def iter_documents(
             raise UserError(f"unknown {name} {value!r}; use one of {', '.join(allowed)}")
     path = str(path)
     with _open(path) as stream:  # at once: a missing file fails here, not at the first next()
-        if not stream.peek(1):
-            return iter(())  # an empty file has no documents, whatever its format
+        try:
+            if not stream.peek(1):
+                return iter(())  # an empty file has no documents, whatever its format
+        except _CORRUPT as err:  # a compressed file damaged at its start
+            return iter([_bad(path, "corrupt_file", f"corrupt data at its start ({err})", on_error)])
     if fmt in ("jsonl", "parquet"):
         return (_jsonl if fmt == "jsonl" else _parquet)(path, text_field, on_error)
     if fmt == "text" and doc_separator == "blank-line":

@@ -94,6 +94,28 @@ def test_truncated_compressed_jsonl(tmp_path, kind):
     assert isinstance(got[-1], BadRecord) and got[-1].reason == "corrupt_file"
 
 
+@pytest.mark.parametrize("kind", ["gz", "zst"])
+def test_compressed_jsonl_damaged_at_its_start(tmp_path, kind):
+    data = bytearray(_compress("\n".join(json.dumps({"text": p}) for p in book_paragraphs(count=60)).encode(), kind))
+    data[4:40] = bytes(b ^ 0xFF for b in data[4:40])  # the header and the first block
+    path = tmp_path / f"alice.jsonl.{kind}"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorpusError, match=rf"alice\.jsonl\.{kind}: corrupt data at its start .*--on-error skip"):
+        list(iter_documents(str(path), "jsonl"))
+    (bad,) = iter_documents(str(path), "jsonl", on_error="skip")
+    assert isinstance(bad, BadRecord) and bad.reason == "corrupt_file"
+
+
+def test_jsonl_lone_surrogates_are_dropped(tmp_path):
+    # an emoji cut in two by a scraper: JSON can escape its half, UTF-8 cannot encode it
+    path = tmp_path / "alice.jsonl"
+    paragraph = book_paragraphs(count=1)[0]
+    path.write_text(json.dumps({"title": "Alice \ud83d", "text": paragraph + " \ud83d\ude00 \ude00"}) + "\n")
+    (doc,) = iter_documents(str(path), "jsonl")
+    assert doc.title == "Alice " and doc.text == paragraph + " \U0001f600 "  # the whole emoji stays
+    doc.text.encode("utf-8")
+
+
 # (line written, reason) for each kind of bad record, between two good ones.
 BAD_LINES = [
     (b'{"text": "The Queen of Hearts, she made some tarts"', "bad_json"),
