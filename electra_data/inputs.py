@@ -26,6 +26,11 @@ def _is_dump(path: str) -> bool:
     return path.endswith(_DUMP_SUFFIXES)
 
 
+def _is_multistream_index(path: str) -> bool:
+    """``X-multistream-index.txt.bz2``: read with its dump ``X-multistream.xml.bz2``, not as one."""
+    return path.endswith("-index.txt.bz2")
+
+
 def corpus_sources(corpus: str, inputs: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     """Input patterns per source (``wiki``, ``books`` or ``domain``), samples filled in."""
     if corpus == "wiki":
@@ -80,6 +85,13 @@ def resolve(sources: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
             matched = expand(pattern)
             if not matched:
                 raise UserError(f"--input {pattern}: no such file, or no file matches it")
+            if source == "wiki":  # a dump directory holds the multistream index beside the dump
+                matched = [m for m in matched if not _is_multistream_index(m)]
+                if not matched:
+                    raise UserError(
+                        f"--input {pattern}: a multistream index, which is read with its dump; "
+                        "pass the dump (...-multistream.xml.bz2) instead"
+                    )
             files.extend(m for m in matched if m not in files)
         resolved[source] = files
     return resolved

@@ -100,6 +100,10 @@ def _open(path: str) -> tuple[IO[bytes], IO[bytes]]:
     return raw, (bz2.BZ2File(raw) if path.endswith(".bz2") else raw)
 
 
+# expat's "no element found": the document ended before its root element began
+_EXPAT_NO_ELEMENTS = 3
+
+
 def iter_pages(path: str | Path) -> Iterator[Page]:
     """Yield every page of a MediaWiki XML export, in file order, in constant memory.
 
@@ -139,13 +143,19 @@ def iter_pages(path: str | Path) -> Iterator[Page]:
         except ET.ParseError as err:
             line, column = err.position
             if root is None and line == 1 and column == 0:
-                raise CorpusError(f"{path}: the file is empty (no XML); {_HINT}") from None
+                if err.code == _EXPAT_NO_ELEMENTS:
+                    raise CorpusError(f"{path}: the file is empty (no XML); {_HINT}") from None
+                raise CorpusError(
+                    f"{path}: not XML ({err}); pass a MediaWiki pages-articles .xml or .xml.bz2 dump"
+                ) from None
             raise CorpusError(
                 f"{path}: malformed XML at line {line}, column {column} of the "
                 f"{'decompressed ' if path.endswith('.bz2') else ''}XML ({err}); "
                 f"last good page: {last}; {_HINT}"
             ) from None
         except (EOFError, OSError) as err:
+            if root is None and raw.tell() == 0:  # bz2 found not even a header: nothing there
+                raise CorpusError(f"{path}: the file is empty; {_HINT}") from None
             raise CorpusError(
                 f"{path}: truncated or corrupt compressed data near byte {raw.tell()} ({err}); "
                 f"last good page: {last}; {_HINT}"

@@ -8,7 +8,8 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from electra_data.config import BuildConfig
-from electra_data.errors import CorpusError
+from electra_data.errors import CorpusError, UserError
+from electra_data.inputs import expand, resolve
 from electra_data.pipelines.build import run_build
 from electra_data.pipelines.read import ReadWiki, wiki_work
 from electra_data.wiki import iter_pages, iter_pages_in_range, multistream_index, stream_ranges, write_multistream
@@ -78,3 +79,13 @@ def test_a_multistream_build_writes_the_same_shards_as_a_sequential_one(multistr
     sequential = run_build(BuildConfig(inputs=(str(WIKI_DUMP),), out=str(tmp_path / "s"), **fast))
     assert parallel["counts"] == sequential["counts"]
     assert [s["sha256"] for s in parallel["shards"]] == [s["sha256"] for s in sequential["shards"]]
+
+
+def test_a_dump_directory_is_read_without_its_index(multistream):
+    # Wikimedia's layout: the index lies beside the dump; it is the dump's index, not a dump
+    directory = str(multistream.parent)
+    index = multistream_index(str(multistream))
+    assert sorted(expand(directory)) == sorted([str(multistream), index])
+    assert resolve({"wiki": (directory,)}) == {"wiki": [str(multistream)]}
+    with pytest.raises(UserError, match=r"a multistream index, which is read with its dump; pass the dump"):
+        resolve({"wiki": (index,)})

@@ -164,11 +164,19 @@ def test_malformed_xml_names_file_and_line(tmp_path: Path) -> None:
         list(iter_pages(path))
 
 
-@pytest.mark.parametrize("name", ["empty.xml", "empty.xml.bz2"])
-def test_empty_file_is_a_corpus_error(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize(("name", "data"), [("empty.xml", b""), ("empty.xml.bz2", bz2.compress(b"")), ("empty.xml.bz2", b"")])
+def test_empty_file_is_a_corpus_error(tmp_path: Path, name: str, data: bytes) -> None:
     path = tmp_path / name
-    path.write_bytes(b"" if name.endswith(".xml") else bz2.compress(b""))
+    path.write_bytes(data)
     with pytest.raises(CorpusError, match=rf"{name}: the file is empty"):
+        list(iter_pages(path))
+
+
+def test_a_file_that_is_not_xml_says_so(tmp_path: Path) -> None:
+    # what a dump's multistream index (offset:page_id:title lines) gives when read as the dump
+    path = tmp_path / "enwiki-multistream-index.xml.bz2"
+    path.write_bytes(bz2.compress(b"638:10:AccessibleComputing\n638:12:Anarchism\n"))
+    with pytest.raises(CorpusError, match=r"index\.xml\.bz2: not XML \(syntax error.*pass a MediaWiki pages-articles"):
         list(iter_pages(path))
 
 
