@@ -10,8 +10,9 @@ mwparserfromhell and the node tree walked into a list of strings. Templates are 
 :data:`TEMPLATES` (a dict from normalised name to a small function) or dropped. Paragraphs are
 separated by one blank line and each list item is a paragraph. Dropped: headings, references,
 tables, files and images with captions, categories, interlanguage links, comments, magic words,
-galleries, code, unlabelled external links, pronunciations (IPA pieces such as ``ˈ|æ|n`` are
-noise) and end-matter sections (References, See also, ...). ``<math>`` becomes ``[math]``:
+galleries, code, unlabelled external links and end-matter sections (References, See also, ...).
+Pronunciations stay as a reader sees them (``{{IPAc-en|ˈ|æ|n}}`` -> "/ˈæn/"): dropping them left
+sentences such as "pronounced or". ``<math>`` becomes ``[math]``:
 removing it leaves broken sentences ("where  is the speed of light"), which would teach the
 model wrong syntax.
 """
@@ -144,6 +145,22 @@ def _nihongo(pos: list[str], named: dict[str, str]) -> str:
     return f"{shown[0]} ({', '.join(shown[1:])})" if len(shown) > 1 else "".join(shown)
 
 
+# Labels that {{IPAc-en}} shows as words ("English:", "pronounced", "US:"), not sounds.
+_IPAC_LABELS = frozenset("lang pron local also uk us ca au nz ie za".split())
+
+
+def _ipac(pos: list[str], named: dict[str, str]) -> str:
+    """``{{IPAc-en|ˈ|f|iː|b|ə|s}}`` -> "/ˈfiːbəs/"; "_" is a space, a "," starts another one."""
+    groups = "".join(p if p not in (",", ";") else "\x00" for p in pos if p.lower() not in _IPAC_LABELS)
+    return ", ".join(f"/{g.strip()}/" for g in groups.replace("_", " ").split("\x00") if g.strip())
+
+
+def _ipa_bracketed(pos: list[str], named: dict[str, str]) -> str:
+    """``{{IPA-de|bɛʁˈliːn|lang}}`` -> "[bɛʁˈliːn]" (phonetic brackets, unless given /.../)."""
+    sounds = _arg(pos, 0)
+    return sounds if not sounds or sounds[0] in "/[" else f"[{sounds}]"
+
+
 def _val(pos: list[str], named: dict[str, str]) -> str:
     """``{{val|1.5|0.1|e=3|u=m}}`` -> "1.5±0.1×10^3 m"."""
     text = _arg(pos, 0) + (f"±{pos[1]}" if _arg(pos, 1) else "")
@@ -179,6 +196,7 @@ TEMPLATES: dict[str, Renderer] = {
     "mdashb": _fmt("—"), "nbsp": _fmt(" "), "thinsp": _fmt(" "), "spaces": _fmt(" "),
     "space": _fmt(" "), "·": _fmt(" · "), "dot": _fmt(" · "), "middot": _fmt(" · "),
     "=": _fmt("="), "!": _fmt("|"), "pipe": _fmt("|"),
+    "ipa": _FIRST, "respell": lambda pos, named: "-".join(x for x in pos if x),
 }
 # Renderers shared by several templates, with the names they serve.
 _SHARED: tuple[tuple[Renderer, str], ...] = (
@@ -201,11 +219,15 @@ for _renderer, _names in _SHARED:
     TEMPLATES.update(dict.fromkeys((n.strip() for n in _names.split(",")), _renderer))
 
 
+# Families of templates named by language: {{lang-de}}, {{IPAc-en}}, {{IPA-fr}}, ...
+_BY_PREFIX: tuple[tuple[str, Renderer], ...] = (("lang-", _FIRST), ("ipac-", _ipac), ("ipa-", _ipa_bracketed))
+
+
 def _lookup(name: str) -> Renderer | None:
-    """The renderer for a template name, as written; ``lang-xx`` shows its first argument."""
+    """The renderer for a template name, as written."""
     name = " ".join(name.replace("_", " ").split()).lower().removeprefix("template:")
     name = "formatnum" if name.startswith("formatnum:") else name  # parser-function form
-    return TEMPLATES.get(name) or (_FIRST if name.startswith("lang-") else None)
+    return TEMPLATES.get(name) or next((r for prefix, r in _BY_PREFIX if name.startswith(prefix)), None)
 
 
 def _render_template(node: Template, out: list[str]) -> None:

@@ -180,18 +180,18 @@ def test_convert_keeps_numbers_and_units() -> None:
     assert "Precipitation is heaviest" in text
 
 
-def test_nihongo_kept_pronunciation_and_reference_dropped() -> None:
+def test_nihongo_and_pronunciation_kept_reference_dropped() -> None:
     assert wikitext_to_text(AIKIDO) == (
-        "Aikido (合気道, Aikidō) is a modern Japanese martial art developed by Morihei Ueshiba as a "
-        "synthesis of his martial studies, philosophy, and religious beliefs. Aikido is often "
-        'translated as "the way of unifying (with) life energy" or as "the way of harmonious '
+        "Aikido (合気道, Aikidō) [a.i.ki.doː] is a modern Japanese martial art developed by Morihei "
+        "Ueshiba as a synthesis of his martial studies, philosophy, and religious beliefs. Aikido is "
+        'often translated as "the way of unifying (with) life energy" or as "the way of harmonious '
         'spirit".'
     )
 
 
-def test_ipa_dropped_cleanly_and_lang_text_kept() -> None:
+def test_ipa_respelling_and_lang_text_kept_as_shown() -> None:
     text = wikitext_to_text(APOLLO)
-    assert 'chief among them Phoebus (Φοῖβος, Phoibos, literally "bright"), which was' in text
+    assert 'chief among them Phoebus (/ˈfiːbəs/ FEE-bəs; Φοῖβος, Phoibos, literally "bright"), which was' in text
     assert "Beekes" not in text
 
 
@@ -343,6 +343,13 @@ def test_headings_of_any_level_split_paragraphs() -> None:
         ("{{sic|hide=y|Mediterranian}}", "Mediterranian"),
         ("''Iliad''{{'}}s description", "Iliad's description"),
         ("{{quote|Anarchism is stateless.|Someone}} It was.", "Anarchism is stateless.\n\nIt was."),
+        ("{{IPAc-en|ˈ|æ|n|ər|k|ɪ|z|əm}}", "/ˈænərkɪzəm/"),  # Anarchism
+        ("{{IPAc-en|lang|ˌ|æ|l|ə|ˈ|b|æ|m|ə}}", "/ˌæləˈbæmə/"),  # Alabama, its "English:" label dropped
+        ("{{IPAc-en|ˈ|k|æ|t|,|US|ˈ|k|ɑː|t}}", "/ˈkæt/, /ˈkɑːt/"),  # two pronunciations
+        ("{{IPA-de|ˈalbɐt ˈʔaɪnʃtaɪn|lang|Albert Einstein german.ogg}}", "[ˈalbɐt ˈʔaɪnʃtaɪn]"),  # Einstein
+        ("{{IPAc-en|ˈ|aɪ|n|_|ˈ|r|æ|n|d}}", "/ˈaɪn ˈrænd/"),  # Ayn Rand
+        ("{{IPA|/ˈæ/}}", "/ˈæ/"),
+        ("{{respell|AL|ə|BAM|ə}}", "AL-ə-BAM-ə"),
     ],
 )
 def test_inline_templates_keep_their_text(wikitext: str, expected: str) -> None:
@@ -357,7 +364,6 @@ def test_inline_templates_keep_their_text(wikitext: str, expected: str) -> None:
         "{{Citation needed|date=May 2010}}",
         "{{Authority control}}",
         "{{#if:{{{1|}}}|yes|no}}",
-        "{{IPAc-en|ˈ|æ|n|ər|k|ɪ|z|əm}}",
         "[[Category:Political culture]]",
         "[[Image:Alabama.jpg|thumb|A [[river]] view]]",
         "[[de:Anarchismus]]",
