@@ -82,6 +82,7 @@ Quality = Annotated[
     ),
 ]
 KeepDisambiguation = Annotated[bool, typer.Option(help="Keep Wikipedia disambiguation pages (dropped by default).")]
+KeepTables = Annotated[bool, typer.Option(help="Keep the cell text of Wikipedia tables, a paragraph per row with cells joined by ' | ' (dropped by default).")]
 Workers = Annotated[int, typer.Option(min=1, help="Processes for the local runner.")]
 DatasetDir = Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A shard directory written by `electra-data build`.")]
 
@@ -180,6 +181,7 @@ def build(
     shingle_size: ShingleSize = 5,
     quality: Quality = None,
     keep_disambiguation: KeepDisambiguation = False,
+    keep_tables: KeepTables = False,
     workers: Workers = 1,
 ) -> None:
     """Read a corpus, clean and deduplicate it, train or reuse a WordPiece vocab, pack ELECTRA examples, write Arrow shards + manifest."""
@@ -222,6 +224,7 @@ def vocab(
     shingle_size: ShingleSize = 5,
     quality: Quality = None,
     keep_disambiguation: KeepDisambiguation = False,
+    keep_tables: KeepTables = False,
     workers: Workers = 1,
 ) -> None:
     """Train a WordPiece vocab alone, on the same cleaned and deduplicated documents a build uses."""

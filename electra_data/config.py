@@ -64,6 +64,7 @@ class BuildConfig:
         minhash_perms: MinHash permutations per signature.
         shingle_size: words per shingle.
         keep_disambiguation: keep Wikipedia disambiguation pages.
+        keep_tables: keep the text of Wikipedia tables' cells, a paragraph per row.
         quality: the quality filters' thresholds.
     """
 
@@ -93,6 +94,7 @@ class BuildConfig:
     minhash_perms: int = 128
     shingle_size: int = 5
     keep_disambiguation: bool = False
+    keep_tables: bool = False
     quality: QualityConfig = field(default_factory=QualityConfig)
 
     def __post_init__(self) -> None:

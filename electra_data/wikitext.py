@@ -333,8 +333,11 @@ _BRACES = re.compile(r"\{\{|\}\}")
 _NAME_END = re.compile(r"[|}]")
 
 
-def _cut_balanced(text: str, edges: re.Pattern, opener: str, drop: Callable) -> str:
-    """Cut the outermost balanced spans from ``opener`` to its closer for which ``drop`` holds."""
+def _replace_balanced(text: str, edges: re.Pattern, opener: str, replace: Callable[[int, int], str | None]) -> str:
+    """Replace the outermost balanced spans from ``opener`` to its closer by ``replace(start, end)``.
+
+    A span for which ``replace`` returns None stays as it is.
+    """
     pieces, depth, start, last = [], 0, 0, 0
     for match in edges.finditer(text):
         if match.group(match.lastindex or 0) == opener:
@@ -342,17 +345,49 @@ def _cut_balanced(text: str, edges: re.Pattern, opener: str, drop: Callable) -> 
             start = match.start() if depth == 1 else start
         elif depth:  # a closer without an opener is left as text
             depth -= 1
-            if depth == 0 and drop(start, match.end()):
+            if depth == 0 and (replacement := replace(start, match.end())) is not None:
                 pieces.append(text[last:start])
+                pieces.append(replacement)
                 last = match.end()
     pieces.append(text[last:])
     return "".join(pieces)
 
 
-def _prestrip(text: str) -> str:
-    """Remove comments, refs, code, galleries, tables and unrenderable templates; mark math."""
+def _cut_balanced(text: str, edges: re.Pattern, opener: str, drop: Callable[[int, int], bool]) -> str:
+    """Cut the outermost balanced spans from ``opener`` to its closer for which ``drop`` holds."""
+    return _replace_balanced(text, edges, opener, lambda start, end: "" if drop(start, end) else None)
+
+
+def _cell_text(cell: Tag) -> str:
+    text = " ".join(str(cell.contents).split()) if cell.contents is not None else ""
+    return text.removeprefix("+").strip()  # the parser reads a caption (|+) as a cell holding "+"
+
+
+def _table_rows(table: str) -> str:
+    """A wikitable as wikitext paragraphs: one a row (the caption first), cells joined by " | ".
+
+    The cells keep their markup (links, templates), which is rendered with the rest of the page;
+    a table inside a cell is dropped there as any table is.
+    """
+    nodes = mwparserfromhell.parse(table).nodes
+    if not nodes or type(nodes[0]) is not Tag or nodes[0].contents is None:
+        return ""
+    rows: list[list[str]] = [[]]  # cells before the first |- are a row of their own
+    for node in nodes[0].contents.nodes:
+        if type(node) is Tag and node.tag == "tr" and node.contents is not None:
+            rows.append([_cell_text(c) for c in node.contents.nodes if type(c) is Tag and c.tag in ("td", "th")])
+        elif type(node) is Tag and node.tag in ("td", "th"):
+            rows[-1].append(_cell_text(node))
+    return "".join(_PARA + " | ".join(c for c in row if c) for row in rows if any(row)) + _PARA
+
+
+def _prestrip(text: str, keep_tables: bool) -> str:
+    """Remove comments, refs, code, galleries, tables (or all but their cells) and unrenderable
+    templates; mark math."""
     text = _STRIP.sub(lambda m: _MATH if m.group(3) else "", text)
-    text = _cut_balanced(text, _TABLE_EDGE, "{|", lambda start, end: True)
+    text = _replace_balanced(
+        text, _TABLE_EDGE, "{|", lambda start, end: _table_rows(text[start:end]) if keep_tables else ""
+    )
 
     def unrenderable(start: int, end: int) -> bool:
         return _lookup(text[start + 2 : _NAME_END.search(text, start + 2, end).start()]) is None
@@ -453,17 +488,19 @@ _ITEM_LINE = re.compile(r"\x02+([^\n]*)")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 
 
-def wikitext_to_text(wikitext: str) -> str:
+def wikitext_to_text(wikitext: str, *, keep_tables: bool = False) -> str:
     """Convert one page of wikitext into plain prose.
 
     Args:
         wikitext: The page source, as in ``Page.text``.
+        keep_tables: Keep the text of table cells, a paragraph per row with cells joined by
+            " | " (tables are dropped by default: their rows are not prose).
 
     Returns:
         Paragraphs separated by one blank line, each one line with single spaces; ``""`` when
         nothing readable is left.
     """
-    code = mwparserfromhell.parse(_prerender(_prestrip(wikitext)), skip_style_tags=True)
+    code = mwparserfromhell.parse(_prerender(_prestrip(wikitext, keep_tables)), skip_style_tags=True)
     out: list[str] = []
     _walk(code.nodes, out)
     text = _MAGIC_WORD.sub("", "".join(out)).replace(_MATH, MATH_PLACEHOLDER)

@@ -56,7 +56,9 @@ def _read(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]]):
     """Every source's reader: (documents read, rejected while reading), each source flattened."""
     parts = []
     if "wiki" in files:
-        parts.append(p | "ReadWiki" >> ReadWiki(files["wiki"], keep_disambiguation=cfg.keep_disambiguation, on_error=cfg.on_error))
+        parts.append(p | "ReadWiki" >> ReadWiki(
+            files["wiki"], keep_disambiguation=cfg.keep_disambiguation, keep_tables=cfg.keep_tables, on_error=cfg.on_error
+        ))  # fmt: skip
     if "books" in files:
         parts.append(p | "ReadBooks" >> ReadBooks(files["books"], on_error=cfg.on_error))
     if "domain" in files:

@@ -73,9 +73,9 @@ class _ReadPagesFn(beam.DoFn):
             yield _reject("wiki", where, "corrupt_stream", str(err))
 
 
-def _to_plain_text(doc: Document) -> Document:
+def _to_plain_text(doc: Document, keep_tables: bool) -> Document:
     with stage_timer("wikitext"):
-        return doc._replace(text=wikitext_to_text(doc.text))
+        return doc._replace(text=wikitext_to_text(doc.text, keep_tables=keep_tables))
 
 
 class ReadWiki(beam.PTransform):
@@ -86,10 +86,13 @@ class ReadWiki(beam.PTransform):
     pages are spread for the conversion).
     """
 
-    def __init__(self, paths: Sequence[str], *, keep_disambiguation: bool = False, on_error: str = "fail"):
+    def __init__(
+        self, paths: Sequence[str], *, keep_disambiguation: bool = False, keep_tables: bool = False, on_error: str = "fail"
+    ):
         super().__init__()
         self._work = wiki_work(paths)
         self._fn = _ReadPagesFn(keep_disambiguation, on_error)
+        self._keep_tables = keep_tables
 
     def expand(self, pbegin):
         pages = (
@@ -105,7 +108,7 @@ class ReadWiki(beam.PTransform):
             # the work is spread already, and shuffling raw wikitext (the corpus at its largest)
             # would only cost shuffle bytes, and on the local runner memory that grows with it.
             articles = articles | "SpreadPages" >> beam.Reshuffle()
-        docs = articles | "WikitextToText" >> beam.Map(_to_plain_text)
+        docs = articles | "WikitextToText" >> beam.Map(_to_plain_text, self._keep_tables)
         return docs, pages[REJECTED]
 
 

@@ -1,5 +1,6 @@
 """Builds from every corpus kind, with exact accounting per source and the --on-error policy."""
 
+import bz2
 import gzip
 import json
 
@@ -57,6 +58,27 @@ def test_quality_filters_are_set_and_switched_off_from_the_cli(tmp_path):
     assert manifest["config"]["quality"]["max_words"] == 30000
     assert manifest["config"]["quality"]["max_duplicate_line_fraction"] is None
     assert manifest["counts"]["dropped"] == {"too_many_words": 2}  # The Time Machine, Heart of Darkness
+
+
+def test_keep_tables_reaches_the_wiki_reader(tmp_path):
+    # one real page that is nearly all table: Academy Award for Best Production Design
+    xml = bz2.open(WIKI_DUMP).read()
+    header, *pages = xml.split(b"  <page>")
+    (page,) = [p for p in pages if b"<id>316</id>" in p]
+    dump = tmp_path / "awards.xml"
+    dump.write_bytes(header + b"  <page>" + page.split(b"</mediawiki>")[0] + b"</mediawiki>\n")
+    tokens = {}
+    for flag in ("--no-keep-tables", "--keep-tables"):
+        out = tmp_path / flag
+        result = CliRunner().invoke(data_app, [
+            "build", "--input", str(dump), "--out", str(out), "--no-dedup", "--vocab-size", "1000", flag,
+            "--quality", "min_words=10",
+        ])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["config"]["keep_tables"] is (flag == "--keep-tables")
+        tokens[flag] = manifest["counts"]["tokens"]
+    assert tokens["--keep-tables"] > 20 * tokens["--no-keep-tables"]
 
 
 def test_domain_rst_directory(tmp_path):

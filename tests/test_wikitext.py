@@ -224,6 +224,27 @@ def test_table_is_dropped_and_paragraphs_around_it_kept() -> None:
     ]
 
 
+def test_table_cells_are_kept_as_rows_when_asked() -> None:
+    assert wikitext_to_text(TABLE, keep_tables=True).split("\n\n") == [
+        "Since 1949, only two constructive votes of no confidence have been attempted, and only "
+        "one has been successful.",
+        "Date | Opposition candidate (party)",
+        "27 April 1972 | Rainer Barzel (CDU)",
+        "In 1972, the CDU/CSU opposition tried to replace Brandt.",
+    ]
+
+
+@pytest.mark.skipif(DUMP is None, reason=f"sample dump {_NAME} not found")
+def test_a_list_article_is_mostly_table() -> None:
+    # Academy Award for Best Production Design: 88 KB of wikitext, nearly all of it tables
+    (page,) = [p for p in iter_pages(DUMP) if p.id == 316]
+    dropped, kept = wikitext_to_text(page.text), wikitext_to_text(page.text, keep_tables=True)
+    assert "Menzies" not in dropped and len(dropped) < 1000
+    assert "Most Awards | Cedric Gibbons | 11 awards | Awards resulted from 39 nominations." in kept.split("\n\n")
+    assert "William Cameron Menzies | The Dove" in kept.split("\n\n") and len(kept) > 30 * len(dropped)
+    assert "{{" not in kept and "style=" not in kept
+
+
 def test_math_becomes_placeholder_and_comment_vanishes() -> None:
     assert MATH_PLACEHOLDER == "[math]"
     assert wikitext_to_text(ALBEDO) == (
