@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from electra_data.wiki import iter_pages, page_drop_reason
-from electra_data.wikitext import MATH_PLACEHOLDER, TEMPLATES, wikitext_to_text
+from electra_data.wiki_templates import TEMPLATES
+from electra_data.wikitext import MATH_PLACEHOLDER, wikitext_to_text
 
 _NAME = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 _DIRS = (
