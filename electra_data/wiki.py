@@ -10,7 +10,7 @@ stream of a multistream dump in sequence, so both dump layouts need no special h
 from __future__ import annotations
 
 import bz2
-import io
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -23,6 +23,7 @@ from electra_data.errors import CorpusError
 
 __all__ = [
     "Page",
+    "BadPage",
     "iter_pages",
     "page_drop_reason",
     "DISAMBIGUATION_TEMPLATES",
@@ -102,64 +103,154 @@ def _open(path: str) -> tuple[IO[bytes], IO[bytes]]:
 
 # expat's "no element found": the document ended before its root element began
 _EXPAT_NO_ELEMENTS = 3
+# Bytes fed to the XML parser at a time; an error's line is found among the last two chunks.
+_CHUNK = 1 << 16
 
 
-def iter_pages(path: str | Path) -> Iterator[Page]:
+@dataclass(frozen=True)
+class BadPage:
+    """What could not be read of a dump, yielded instead of raised when bad pages are skipped.
+
+    Attributes:
+        where: the file (and byte range) it is in, and the line (``path:line``) or compressed
+            byte (``path@byte``) where it went wrong.
+        reason: ``corrupt_page``, a page with malformed XML or bytes that are not UTF-8 (reading
+            resumes at the next ``<page>``), or ``corrupt_stream``, corrupt compressed data (the
+            rest of the file or range cannot be decompressed).
+        message: what went wrong where, for the rejects report.
+    """
+
+    where: str
+    reason: str
+    message: str
+
+
+def _line_start(tail: bytes, tail_line: int, line: int) -> int:
+    """Offset in ``tail`` (whose first byte is on ``tail_line``) of the start of ``line``."""
+    offset = 0
+    for _ in range(line - tail_line):
+        offset = tail.find(b"\n", offset) + 1
+        if offset == 0:
+            return len(tail)
+    return offset
+
+
+def _parse_pages(
+    chunks: Iterator[bytes], where: str, *, skip: bool, wrapped: bool, decompressed: bool
+) -> Iterator[Page | BadPage]:
+    """The pages of an XML export arriving in ``chunks``, with the root element cleared as it goes.
+
+    ``wrapped``: the chunks are bare ``<page>`` elements (a multistream range), parsed inside a
+    synthetic root. ``skip``: malformed XML gives a BadPage and parsing resumes, inside a
+    synthetic root, at the first ``<page>`` after the bad line; otherwise a CorpusError.
+    """
+    last = "none (it fails before the first page)"
+    first_line = 1  # the line, in the whole input, of the current parse's first byte
+    carry = b""  # what the current parse starts with: the input from a <page> after a bad one
+    resumed = False
+    while True:
+        synthetic = wrapped or resumed
+        parser = ET.XMLPullParser(events=("start", "end"))
+        if synthetic:
+            parser.feed(b"<mediawiki>")
+        older, newer, older_line = b"", b"", first_line  # the last two chunks fed; older's first line
+        root: ET.Element | None = None
+        try:
+            for chunk in itertools.chain([carry], chunks, [b"</mediawiki>" if wrapped else b""]):
+                older_line += older.count(b"\n")
+                older, newer = newer, chunk
+                parser.feed(chunk)
+                for event, elem in parser.read_events():
+                    if root is None:
+                        root = elem
+                        if _local(root.tag) != "mediawiki":
+                            raise CorpusError(
+                                f"{where}: root element is <{_local(root.tag)}>, not <mediawiki>; "
+                                "pass a MediaWiki pages-articles export"
+                            )
+                    if event == "end" and _local(elem.tag) == "page":
+                        page = _page_from_element(elem, where)
+                        # Drop the finished page and its siblings so the tree never grows.
+                        root.clear()
+                        last = f"id {page.id} ({page.title!r})"
+                        yield page
+            parser.close()
+            return
+        except ET.ParseError as err:
+            line, column = err.position
+            if root is None and line == 1 and column == 0 and not synthetic:
+                if err.code == _EXPAT_NO_ELEMENTS:
+                    raise CorpusError(f"{where}: the file is empty (no XML); {_HINT}") from None
+                raise CorpusError(
+                    f"{where}: not XML ({err}); pass a MediaWiki pages-articles .xml or .xml.bz2 dump"
+                ) from None
+            message = (
+                f"{where}: malformed XML at line {first_line + line - 1}, column {column} of the "
+                f"{'decompressed ' if decompressed else ''}XML ({err}); last good page: {last}"
+            )
+            if not skip:
+                raise CorpusError(f"{message}; {_HINT}") from None
+            yield BadPage(f"{where}:{first_line + line - 1}", "corrupt_page", message)
+        # Resume at the first <page> that starts after the bad line.
+        tail = older + newer
+        bad_line = _line_start(tail, older_line, first_line + line - 1)
+        search = tail.find(b"\n", bad_line) + 1 or len(tail)
+        while (found := tail.find(b"<page>", search)) < 0:
+            chunk = next(chunks, b"")
+            if not chunk:
+                return  # nothing after the bad page
+            kept = min(len(tail), 5)  # "<page>" may span two chunks
+            older_line += tail.count(b"\n", 0, len(tail) - kept)
+            tail, search = tail[len(tail) - kept :] + chunk, 0
+        first_line = older_line + tail.count(b"\n", 0, found)
+        carry, resumed = tail[found:], True
+
+
+def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    return iter(lambda: stream.read(_CHUNK), b"")
+
+
+def iter_pages(path: str | Path, *, skip_bad_pages: bool = False) -> Iterator[Page | BadPage]:
     """Yield every page of a MediaWiki XML export, in file order, in constant memory.
 
     Args:
         path: A ``.xml`` file, or a ``.xml.bz2`` file (single- or multistream), chosen by suffix;
             local or on a Beam filesystem (``gs://...``).
+        skip_bad_pages: Yield a :class:`BadPage` for a page with malformed XML or bytes that
+            are not UTF-8 and read on from the next page, and one for corrupt compressed data
+            (after which nothing more can be read), instead of raising.
 
     Yields:
         One :class:`Page` per ``<page>`` element, redirects and all namespaces included (filter
         with :func:`page_drop_reason`).
 
     Raises:
-        CorpusError: The file is missing, empty, not a MediaWiki export, malformed XML (the
-            message gives line and column of the decompressed XML) or a truncated bz2 stream
-            (the message gives the compressed byte offset and the last page read).
+        CorpusError: The file is missing, empty or not a MediaWiki export; without
+            ``skip_bad_pages``, also malformed XML (the message gives line and column of the
+            decompressed XML) or a truncated bz2 stream (the compressed byte offset and the last
+            page read).
     """
     path = str(path)
-    last = "none (it fails before the first page)"
     raw, stream = _open(path)
+    last = "none (it fails before the first page)"
     with raw, stream:
-        root: ET.Element | None = None
         try:
-            for event, elem in ET.iterparse(stream, events=("start", "end")):
-                if root is None:
-                    root = elem
-                    if _local(root.tag) != "mediawiki":
-                        raise CorpusError(
-                            f"{path}: root element is <{_local(root.tag)}>, not <mediawiki>; "
-                            "pass a MediaWiki pages-articles export"
-                        )
-                if event == "end" and _local(elem.tag) == "page":
-                    page = _page_from_element(elem, path)
-                    # Drop the finished page and its siblings so the tree never grows.
-                    root.clear()
-                    last = f"id {page.id} ({page.title!r})"
-                    yield page
-        except ET.ParseError as err:
-            line, column = err.position
-            if root is None and line == 1 and column == 0:
-                if err.code == _EXPAT_NO_ELEMENTS:
-                    raise CorpusError(f"{path}: the file is empty (no XML); {_HINT}") from None
-                raise CorpusError(
-                    f"{path}: not XML ({err}); pass a MediaWiki pages-articles .xml or .xml.bz2 dump"
-                ) from None
-            raise CorpusError(
-                f"{path}: malformed XML at line {line}, column {column} of the "
-                f"{'decompressed ' if path.endswith('.bz2') else ''}XML ({err}); "
-                f"last good page: {last}; {_HINT}"
-            ) from None
+            for item in _parse_pages(
+                _chunks(stream), path, skip=skip_bad_pages, wrapped=False, decompressed=path.endswith(".bz2")
+            ):
+                if isinstance(item, Page):
+                    last = f"id {item.id} ({item.title!r})"
+                yield item
         except (EOFError, OSError) as err:
-            if root is None and raw.tell() == 0:  # bz2 found not even a header: nothing there
+            offset = raw.tell()
+            if offset == 0:  # bz2 found not even a header: nothing there
                 raise CorpusError(f"{path}: the file is empty; {_HINT}") from None
-            raise CorpusError(
-                f"{path}: truncated or corrupt compressed data near byte {raw.tell()} ({err}); "
-                f"last good page: {last}; {_HINT}"
-            ) from None
+            message = f"{path}: truncated or corrupt compressed data near byte {offset} ({err}); last good page: {last}"
+            if not skip_bad_pages:
+                raise CorpusError(f"{message}; {_HINT}") from None
+            size = fsio.size(path)
+            rest = f"the rest, {size - offset:,} of {size:,} bytes, is unreadable"
+            yield BadPage(f"{path}@{offset}", "corrupt_stream", f"{message}; {rest}")
 
 
 def multistream_index(dump: str) -> str | None:
@@ -197,14 +288,16 @@ def stream_ranges(index: str, dump_size: int) -> list[tuple[int, int]]:
     return list(zip(starts, [*starts[1:], dump_size]))
 
 
-def iter_pages_in_range(path: str, start: int, end: int) -> Iterator[Page]:
+def iter_pages_in_range(path: str, start: int, end: int, *, skip_bad_pages: bool = False) -> Iterator[Page | BadPage]:
     """Yield the pages of the bz2 streams in ``[start, end)`` of a multistream dump.
 
     The streams hold bare ``<page>`` elements; they are parsed inside a synthetic root, so that
     each range is read independently of the rest of the dump (one range per Beam worker).
+    ``skip_bad_pages`` as for :func:`iter_pages`.
 
     Raises:
-        CorpusError: for corrupt compressed data or malformed XML, naming the byte range.
+        CorpusError: for corrupt compressed data or (without ``skip_bad_pages``) malformed XML,
+            naming the byte range.
     """
     where = f"{path} (bytes {start}-{end})"
     try:
@@ -212,17 +305,16 @@ def iter_pages_in_range(path: str, start: int, end: int) -> Iterator[Page]:
             raw.seek(start)
             xml = bz2.decompress(raw.read(end - start))
     except (EOFError, OSError, ValueError) as err:
-        raise CorpusError(f"{where}: corrupt compressed stream ({err}); {_HINT}") from None
+        message = f"{where}: corrupt compressed stream ({err})"
+        if not skip_bad_pages:
+            raise CorpusError(f"{message}; {_HINT}") from None
+        yield BadPage(where, "corrupt_stream", message)
+        return
     xml = xml.rstrip()
     if xml.endswith(b"</mediawiki>"):  # the last range carries the dump's footer
         xml = xml[: -len(b"</mediawiki>")]
-    try:
-        for _, elem in ET.iterparse(io.BytesIO(b"<mediawiki>" + xml + b"</mediawiki>"), events=("end",)):
-            if _local(elem.tag) == "page":
-                yield _page_from_element(elem, where)
-                elem.clear()
-    except ET.ParseError as err:
-        raise CorpusError(f"{where}: malformed XML ({err}); {_HINT}") from None
+    chunks = (xml[i : i + _CHUNK] for i in range(0, len(xml), _CHUNK))
+    yield from _parse_pages(chunks, where, skip=skip_bad_pages, wrapped=True, decompressed=True)
 
 
 def write_multistream(xml: bytes, dump: str, *, pages_per_stream: int = 100) -> str:

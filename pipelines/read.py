@@ -20,7 +20,7 @@ from electra_data.books import read_book
 from electra_data.documents import Document, Rejected
 from electra_data.domain import BadRecord, infer_format, iter_documents
 from electra_data.errors import CorpusError
-from electra_data.wiki import iter_pages, iter_pages_in_range, multistream_index, page_drop_reason, stream_ranges
+from electra_data.wiki import BadPage, iter_pages, iter_pages_in_range, multistream_index, page_drop_reason, stream_ranges
 from electra_data.wikitext import wikitext_to_text
 from electra_data.pipelines.metrics import REJECTED, count_drop, stage_timer
 
@@ -55,9 +55,16 @@ class _ReadPagesFn(beam.DoFn):
 
     def process(self, work: tuple[str, int | None, int | None]) -> Iterator:
         path, start, end = work
-        pages = iter_pages(path) if start is None else iter_pages_in_range(path, start, end)
+        skip = self._on_error == "skip"
+        if start is None:
+            pages = iter_pages(path, skip_bad_pages=skip)
+        else:
+            pages = iter_pages_in_range(path, start, end, skip_bad_pages=skip)
         try:
             for page in pages:
+                if isinstance(page, BadPage):  # skipped; a bad page's neighbours are read on
+                    yield _reject("wiki", os.path.basename(page.where), page.reason, page.message)
+                    continue
                 doc = Document(f"wiki:{page.id}", "wiki", page.title, page.text)
                 reason = page_drop_reason(page, keep_disambiguation=self._keep_disambiguation)
                 if reason is None:
@@ -65,10 +72,9 @@ class _ReadPagesFn(beam.DoFn):
                 else:
                     count_drop(reason)
                     yield pvalue.TaggedOutput(REJECTED, Rejected.of(doc, reason))
-        except CorpusError as err:
-            if self._on_error == "fail":
+        except CorpusError as err:  # not a dump at all: empty, not XML, another root element
+            if not skip:
                 raise
-            # the pages read before the damage are kept; the rest of the stream is one rejection
             where = os.path.basename(path) if start is None else f"{os.path.basename(path)}@{start}"
             yield _reject("wiki", where, "corrupt_stream", str(err))
 

@@ -12,6 +12,7 @@ from electra_data.config import BuildConfig
 from electra_data.pipelines.build import run_build
 from electra_data.verify import verify_dataset
 from corpus_text import SAMPLE_DATA, WIKI_DUMP, book_paragraphs
+from test_wiki import _with_two_broken_pages
 
 FAST = dict(vocab_size=1000, dedup="none", num_shards=1)
 
@@ -112,6 +113,21 @@ def test_on_error_fail_names_the_file_and_line(tmp_path):
     result = CliRunner().invoke(data_app, ["build", "--corpus", str(corpus), "--out", str(tmp_path / "j"), "--no-dedup"])
     assert result.exit_code == 1
     assert "corpus.jsonl.gz" in result.output and "3" in result.output and "Traceback" not in result.output
+
+
+def test_broken_pages_with_skip_cost_only_themselves(tmp_path):
+    xml, _ = _with_two_broken_pages(bz2.open(WIKI_DUMP).read())
+    dump = tmp_path / "broken.xml"
+    dump.write_bytes(xml)
+    manifest = run_build(BuildConfig(inputs=(str(dump),), on_error="skip", out=str(tmp_path / "b"), **FAST))
+    counts = manifest["counts"]
+    assert counts["documents_read"] == 206 and counts["dropped"]["corrupt_page"] == 2
+    assert counts["documents_kept"] == 96  # the sample's 98 articles but the two broken ones
+    _reconciles_and_verifies(manifest, tmp_path / "b")
+    rejects = [json.loads(line) for line in (tmp_path / "b" / "reports" / "rejects.jsonl").read_text().splitlines()]
+    lines = xml.split(b"\n")
+    bad_lines = [n for n, line in enumerate(lines, 1) if b"</titel>" in line or b"\xff" in line]
+    assert sorted(r["key"] for r in rejects if r["reason"] == "corrupt_page") == sorted(f"wiki:broken.xml:{n}" for n in bad_lines)
 
 
 def test_truncated_dump_with_skip_keeps_what_was_read(tmp_path):

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from electra_data.errors import CorpusError
-from electra_data.wiki import Page, iter_pages, page_drop_reason
+from electra_data import wiki
+from electra_data.wiki import BadPage, Page, iter_pages, iter_pages_in_range, page_drop_reason, stream_ranges, write_multistream
 
 _NAME = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 _MULTISTREAM = "enwiki-shortened-p10p30302-multistream.xml.bz2"
@@ -255,3 +256,50 @@ def test_templates_that_only_mention_disambiguation_pages_are_kept(by_id: dict[i
         "{{Disambiguation needed|date=May 2016}}",
     ):
         assert page_drop_reason(Page(id=1, title="T", ns=0, redirect=False, text=text)) is None
+
+
+def _with_two_broken_pages(xml: bytes) -> tuple[bytes, list[int]]:
+    """The sample dump with the title tag of its 10th article mismatched and the text of its 50th
+    holding bytes that are not UTF-8 (as a bad copy or a disk error leaves them); returns the
+    indices of the broken pages."""
+    starts = [i for i in range(len(xml)) if xml.startswith(b"  <page>", i)]
+    articles = [i for i, page in enumerate(iter_pages(DUMP)) if page_drop_reason(page) is None]
+    broken = [articles[9], articles[49]]
+    pieces, last = [], 0
+    for k in broken:
+        page = xml[starts[k] : starts[k + 1]]
+        fixed = page.replace(b"</title>", b"</titel>", 1) if k == broken[0] else page.replace(b"</text>", b"\xff\xfe</text>", 1)
+        assert fixed != page
+        pieces += [xml[last : starts[k]], fixed]
+        last = starts[k + 1]
+    return b"".join(pieces) + xml[last:], broken
+
+
+@pytest.mark.parametrize("chunk", [97, 4096, 1 << 16])
+@pytest.mark.parametrize("name", ["broken.xml", "broken.xml.bz2"])
+def test_skip_bad_pages_reads_on_after_a_broken_page(tmp_path: Path, monkeypatch, chunk: int, name: str) -> None:
+    monkeypatch.setattr(wiki, "_CHUNK", chunk)  # the bad line and the next <page> across chunk edges
+    good = list(iter_pages(DUMP))
+    xml, broken = _with_two_broken_pages(bz2.open(DUMP).read())
+    path = tmp_path / name
+    path.write_bytes(bz2.compress(xml) if name.endswith(".bz2") else xml)
+    got = list(iter_pages(path, skip_bad_pages=True))
+    assert [p for p in got if isinstance(p, Page)] == [p for i, p in enumerate(good) if i not in broken]
+    bad = [p for p in got if isinstance(p, BadPage)]
+    assert [b.reason for b in bad] == ["corrupt_page", "corrupt_page"]
+    assert "mismatched tag" in bad[0].message and "invalid token" in bad[1].message
+    for b in bad:  # where names the line of the decompressed XML that is bad
+        line = int(b.where.rsplit(":", 1)[1])
+        assert b"</titel>" in xml.split(b"\n")[line - 1] or b"\xff" in xml.split(b"\n")[line - 1]
+    with pytest.raises(CorpusError, match=rf"{name}: malformed XML at line {bad[0].where.rsplit(':', 1)[1]},"):
+        list(iter_pages(path))
+
+
+def test_skip_bad_pages_in_a_multistream_range(tmp_path: Path) -> None:
+    xml, broken = _with_two_broken_pages(bz2.open(DUMP).read())
+    dump = tmp_path / "enwiki-broken-pages-articles-multistream.xml.bz2"
+    ranges = stream_ranges(write_multistream(xml, str(dump)), dump.stat().st_size)
+    got = [p for start, end in ranges for p in iter_pages_in_range(str(dump), start, end, skip_bad_pages=True)]
+    good = list(iter_pages(DUMP))
+    assert [p for p in got if isinstance(p, Page)] == [p for i, p in enumerate(good) if i not in broken]
+    assert [p.reason for p in got if isinstance(p, BadPage)] == ["corrupt_page", "corrupt_page"]
