@@ -129,6 +129,8 @@ def write_shard(
                     flush()
             if ids:
                 flush()
+            if counts["examples"] == 0:  # a stream without a batch is one `datasets` cannot load
+                writer.write_batch(pa.RecordBatch.from_pylist([], schema=schema))
     return {**counts, "bytes": hashing.bytes, "sha256": hashing.sha256.hexdigest()}
 
 

@@ -414,6 +414,19 @@ def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
     manifest = _manifest(cfg, files, tokenizer_json, wall, _stage_seconds(result))
     stats = {k: manifest[k] for k in ("counts", "splits", "timing", "tokenizer")}
     fsio.write_bytes_atomic(fsio.join(cfg.out, "reports", "stats.json"), json.dumps(stats, indent=2).encode())
+    counts = manifest["counts"]
+    if counts["examples"] == 0:  # no manifest: an empty dataset is not one to train on
+        dropped = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items()) or "none"
+        raise UserError(
+            f"no document was kept, so there is nothing to train on: {counts['documents_read']} read, "
+            f"dropped {dropped} (examples in {fsio.join(cfg.out, 'reports', 'rejects.jsonl')}); "
+            "check --input, or relax the quality filters with --quality NAME=VALUE"
+        )
+    if manifest["splits"]["train"]["examples"] == 0:
+        raise UserError(
+            f"all {counts['documents_kept']} kept document(s) went to the validation split, so there is nothing "
+            "to train on; give more documents, or pass --validation-fraction 0"
+        )
     write_manifest(cfg.out, manifest)
     if fsio.is_local(cfg.out):
         shutil.rmtree(os.path.join(cfg.out, BUILD_DIR), ignore_errors=True)

@@ -73,13 +73,60 @@ def test_keep_tables_reaches_the_wiki_reader(tmp_path):
         out = tmp_path / flag
         result = CliRunner().invoke(data_app, [
             "build", "--input", str(dump), "--out", str(out), "--no-dedup", "--vocab-size", "1000", flag,
-            "--quality", "min_words=10",
+            "--quality", "min_words=10", "--validation-fraction", "0",
         ])  # fmt: skip
         assert result.exit_code == 0, result.output
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["config"]["keep_tables"] is (flag == "--keep-tables")
         tokens[flag] = manifest["counts"]["tokens"]
     assert tokens["--keep-tables"] > 20 * tokens["--no-keep-tables"]
+
+
+def _books_with_a_bad_byte(tmp_path):
+    books = tmp_path / "books"
+    books.mkdir()
+    for book in ("11-0.txt", "219-0.txt", "35-0.txt"):
+        data = (SAMPLE_DATA / "books" / book).read_bytes()
+        if book == "35-0.txt":  # a byte that is not UTF-8 halfway through The Time Machine
+            data = data[: len(data) // 2] + b"\xff" + data[len(data) // 2 :]
+        (books / book).write_bytes(data)
+    return books
+
+
+def test_a_book_with_bad_bytes_fails_naming_it_or_is_skipped(tmp_path):
+    books = _books_with_a_bad_byte(tmp_path)
+    result = CliRunner().invoke(data_app, ["build", "--corpus", "books", "--input", str(books), "--out", str(tmp_path / "f")])
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert "35-0.txt: invalid UTF-8 at byte" in message and "--on-error skip" in message
+    manifest = run_build(BuildConfig(corpus="books", inputs=(str(books),), on_error="skip", out=str(tmp_path / "s"), **FAST))
+    assert manifest["counts"]["documents_read"] == 3 and manifest["counts"]["dropped"] == {"invalid_utf8": 1}
+    _reconciles_and_verifies(manifest, tmp_path / "s")
+
+
+def test_a_build_that_keeps_nothing_is_an_error(tmp_path):
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "fragment.txt").write_text(" ".join(book_paragraphs(count=1)[0].split()[:20]) + "\n")
+    result = CliRunner().invoke(data_app, ["build", "--corpus", "books", "--input", str(books), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert "no document was kept" in message and "1 read, dropped too_few_words 1" in message
+    assert not (tmp_path / "o" / "manifest.json").exists()
+    assert "too_few_words" in (tmp_path / "o" / "reports" / "rejects.jsonl").read_text()
+
+
+def test_a_one_document_corpus_needs_no_validation_split(tmp_path):
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "35-0.txt").write_bytes((SAMPLE_DATA / "books" / "35-0.txt").read_bytes())
+    args = ["build", "--corpus", "books", "--input", str(books), "--no-dedup", "--vocab-size", "1000"]
+    result = CliRunner().invoke(data_app, [*args, "--out", str(tmp_path / "v")])
+    assert result.exit_code == 1
+    assert "went to the validation split" in result.output and "--validation-fraction 0" in " ".join(result.output.split())
+    result = CliRunner().invoke(data_app, [*args, "--out", str(tmp_path / "t"), "--validation-fraction", "0"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "t" / "manifest.json").read_text())["splits"]["train"]["examples"] > 100
 
 
 def test_domain_rst_directory(tmp_path):

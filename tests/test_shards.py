@@ -48,6 +48,14 @@ def test_shards_load_in_hugging_face_datasets(tmp_path):
     assert [row["segment_a_length"] for row in streamed] == [4, 3, 5]
 
 
+def test_an_empty_shard_loads_in_datasets(tmp_path):
+    # a build names every shard -of-N, so a small corpus may leave one empty
+    path = tmp_path / "empty.arrow"
+    assert write_shard(str(path), iter([]), vocab_size=50000)["examples"] == 0
+    assert Dataset.from_file(str(path)).num_rows == 0
+    assert pa.ipc.open_stream(pa.memory_map(str(path))).read_all().num_rows == 0
+
+
 def test_failed_write_leaves_nothing_behind(tmp_path):
     def broken():
         yield EXAMPLES[0]
