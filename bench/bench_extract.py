@@ -170,7 +170,7 @@ def main() -> None:
     for copies in (1, args.copies):
         out = subprocess.run([sys.executable, __file__, "--memory-child", str(copies)], capture_output=True, text=True, check=True)
         peaks[copies] = float(out.stdout.split()[-1])
-    growth = (peaks[args.copies] - peaks[1]) / (args.copies - 1)
+    growth = (peaks[args.copies] - peaks[1]) / max(1, args.copies - 1)
     print(f"peak RSS of a build: {peaks[1]:.0f} MB at 1x, {peaks[args.copies]:.0f} MB at {args.copies}x "
           f"-> {peaks[args.copies] / peaks[1]:.2f}x (target <= 1.3); {growth:.1f} MB more per copy of the dump "
           f"({mb:.1f} MB of wikitext)")

@@ -6,8 +6,10 @@ Flags that ``build`` and ``vocab`` do not know are passed on to Beam's ``Pipelin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -141,9 +143,15 @@ def _run(step, cfg, beam_args: list[str], workers: int, what: str) -> dict:
         with stderr.status(f"{what} from {cfg.corpus}..."):
             return step(cfg, beam_args, workers=workers)
     except Exception as err:  # noqa: BLE001 - user errors become messages; the rest re-raise
+        from electra_data.pipelines.build import worker_log
+
         message = user_error_message(err)
         if message is None:
+            if os.path.exists(worker_log()):
+                stderr.print(f"the worker processes' output is in {worker_log()}", markup=False, highlight=False)
             raise
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(worker_log())  # the workers' tracebacks of this error: the message says it all
         fail(message)
 
 

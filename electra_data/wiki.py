@@ -184,6 +184,8 @@ def _parse_pages(
                 raise CorpusError(
                     f"{where}: not XML ({err}); pass a MediaWiki pages-articles .xml or .xml.bz2 dump"
                 ) from None
+            if synthetic and line == 1:
+                column -= len(b"<mediawiki>")  # the root added before the input's first line
             message = (
                 f"{where}: malformed XML at line {first_line + line - 1}, column {column} of the "
                 f"{'decompressed ' if decompressed else ''}XML ({err}); last good page: {last}"
@@ -308,7 +310,7 @@ def iter_pages_in_range(path: str, start: int, end: int, *, skip_bad_pages: bool
         message = f"{where}: corrupt compressed stream ({err})"
         if not skip_bad_pages:
             raise CorpusError(f"{message}; {_HINT}") from None
-        yield BadPage(where, "corrupt_stream", message)
+        yield BadPage(f"{path}@{start}", "corrupt_stream", message)
         return
     xml = xml.rstrip()
     if xml.endswith(b"</mediawiki>"):  # the last range carries the dump's footer

@@ -126,6 +126,13 @@ def _ipac(pos: list[str], named: dict[str, str]) -> str:
     return ", ".join(f"/{g.strip()}/" for g in groups.replace("_", " ").split("\x00") if g.strip())
 
 
+def _ipa(pos: list[str], named: dict[str, str]) -> str:
+    """``{{IPA|/ˈæ/}}`` as given; ``{{IPA|de|bɛʁˈliːn}}`` (a language first) as ``{{IPA-de}}``."""
+    if len(pos) > 1 and LANG_PREFIX.fullmatch(pos[0]):
+        return _ipa_bracketed(pos[1:], named)
+    return _arg(pos, 0)
+
+
 def _ipa_bracketed(pos: list[str], named: dict[str, str]) -> str:
     """``{{IPA-de|bɛʁˈliːn|lang}}`` -> "[bɛʁˈliːn]" (phonetic brackets, unless given /.../)."""
     sounds = _arg(pos, 0)
@@ -167,7 +174,7 @@ TEMPLATES: dict[str, Renderer] = {
     "mdashb": _fmt("—"), "nbsp": _fmt(" "), "thinsp": _fmt(" "), "spaces": _fmt(" "),
     "space": _fmt(" "), "·": _fmt(" · "), "dot": _fmt(" · "), "middot": _fmt(" · "),
     "=": _fmt("="), "!": _fmt("|"), "pipe": _fmt("|"),
-    "ipa": _FIRST, "respell": lambda pos, named: "-".join(x for x in pos if x),
+    "ipa": _ipa, "respell": lambda pos, named: "-".join(x for x in pos if x),
 }
 # Renderers shared by several templates, with the names they serve.
 _SHARED: tuple[tuple[Renderer, str], ...] = (

@@ -147,6 +147,7 @@ _STRIP = re.compile(
     re.DOTALL | re.IGNORECASE,
 )
 _TABLE_EDGE = re.compile(r"^[ :]*(\{\||\|\})", re.MULTILINE)
+_CELL_LIST_MARK = re.compile(r"^[*#:;]+\s*")
 _BRACES = re.compile(r"\{\{|\}\}")
 _NAME_END = re.compile(r"[|}]")
 
@@ -176,18 +177,29 @@ def _cut_balanced(text: str, edges: re.Pattern, opener: str, drop: Callable[[int
     return _replace_balanced(text, edges, opener, lambda start, end: "" if drop(start, end) else None)
 
 
+def _is_caption(cell: Tag) -> bool:
+    # the parser reads a caption line (|+ ...) as a cell whose contents start with "+"
+    return cell.wiki_markup == "|" and cell.contents is not None and str(cell.contents).startswith("+")
+
+
 def _cell_text(cell: Tag) -> str:
-    text = " ".join(str(cell.contents).split()) if cell.contents is not None else ""
-    return text.removeprefix("+").strip()  # the parser reads a caption (|+) as a cell holding "+"
+    """A cell's wikitext on one line: nested tables cut, list items joined by commas."""
+    if cell.contents is None:
+        return ""
+    text = _cut_balanced(str(cell.contents), _TABLE_EDGE, "{|", lambda start, end: True)
+    text = text.removeprefix("+") if _is_caption(cell) else text
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    items = [_CELL_LIST_MARK.sub("", line) for line in lines]
+    return (", " if items != lines else " ").join(" ".join(item.split()) for item in items)
 
 
 def _table_rows(table: str) -> str:
-    """A wikitable as wikitext paragraphs: one a row (the caption first), cells joined by " | ".
+    """A wikitable as wikitext paragraphs: the caption, then one a row, cells joined by " | ".
 
     The cells keep their markup (links, templates), which is rendered with the rest of the page;
-    a table inside a cell is dropped there as any table is.
+    a table inside a cell is dropped there.
     """
-    nodes = mwparserfromhell.parse(table).nodes
+    nodes = mwparserfromhell.parse(table.lstrip(" :")).nodes  # an indented table starts with ":"
     if not nodes or type(nodes[0]) is not Tag or nodes[0].contents is None:
         return ""
     rows: list[list[str]] = [[]]  # cells before the first |- are a row of their own
@@ -195,7 +207,10 @@ def _table_rows(table: str) -> str:
         if type(node) is Tag and node.tag == "tr" and node.contents is not None:
             rows.append([_cell_text(c) for c in node.contents.nodes if type(c) is Tag and c.tag in ("td", "th")])
         elif type(node) is Tag and node.tag in ("td", "th"):
-            rows[-1].append(_cell_text(node))
+            if _is_caption(node):
+                rows[-1:] = [[_cell_text(node)], rows[-1]]
+            else:
+                rows[-1].append(_cell_text(node))
     return "".join(PARA + " | ".join(c for c in row if c) for row in rows if any(row)) + PARA
 
 

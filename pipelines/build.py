@@ -11,6 +11,7 @@ dropped), and Beam counters mirror them for monitoring.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime
 import json
@@ -174,19 +175,32 @@ def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:
     return PipelineOptions(args)
 
 
+def worker_log() -> str:
+    """Where the local worker processes of this driver write their stderr (see ``_local_runner``)."""
+    return os.path.join(tempfile.gettempdir(), f"electra-data-workers-{os.getpid()}.log")
+
+
 def _local_runner(workers: int) -> FnApiRunner:
     """Beam's local runner, on ``workers`` worker processes when there are several.
 
-    That is Beam's multi_processing mode with the workers' stderr silenced: a worker prints a
-    failing step's traceback there, while the same error reaches the driver, which shows it as one
-    message or re-raises it. The workers are given as the default environment, because
-    ``--direct_running_mode=multi_processing`` would replace it; Beam then warns that the running
-    mode is ``in_memory`` with several workers, which is only true of the option's value.
+    That is Beam's multi_processing mode with the workers' stderr in ``worker_log()``: a worker
+    prints a failing step's traceback there, while the same error reaches the driver, which shows
+    it as one message or re-raises it; what only a worker knows (why it could not start) stays in
+    the log, which a successful run removes. The workers are given as the default environment,
+    because ``--direct_running_mode=multi_processing`` would replace it; Beam then warns that the
+    running mode is ``in_memory`` with several workers, which is only true of the option's value.
     """
     if workers == 1:
         return FnApiRunner()
-    command = f"{shlex.quote(sys.executable)} -m apache_beam.runners.worker.sdk_worker_main 2>{os.devnull}"
+    command = f"{shlex.quote(sys.executable)} -m apache_beam.runners.worker.sdk_worker_main 2>>{shlex.quote(worker_log())}"
     return FnApiRunner(default_environment=environments.SubprocessSDKEnvironment.from_command_string(command))
+
+
+def _wait(result) -> None:
+    """Wait for a pipeline to finish; then its workers' log has nothing the user needs."""
+    result.wait_until_finish()
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(worker_log())
 
 
 _SHIPPING_FLAGS = ("--extra_package", "--extra_packages", "--setup_file", "--sdk_container_image")
@@ -363,7 +377,8 @@ def _return_large_frees_to_os() -> None:
     After the first such buffer is freed, glibc raises its mmap threshold (up to 32 MiB), so the
     later ones come from the heap, whose freed space the process keeps: the build's peak RSS then
     grew with the corpus (1.5x at 10x the input). A fixed threshold keeps them mmapped. The
-    environment variable does the same for the worker processes of ``--workers N``.
+    environment variable does the same for the worker processes of ``--workers N``. Both last for
+    the rest of the process (a notebook's too): freeing large buffers at once costs nothing there.
     """
     if not sys.platform.startswith("linux"):
         return
@@ -407,7 +422,7 @@ def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
     result = pipeline.run()
     if dry_run:
         return {"dry_run": True, "staged": _staged_files(result)}
-    result.wait_until_finish()
+    _wait(result)
     wall = time.perf_counter() - start
     if tokenizer_json is None:
         tokenizer_json = fsio.read_bytes(fsio.join(cfg.out, "tokenizer", "tokenizer.json")).decode("utf-8")
@@ -454,7 +469,7 @@ def run_vocab(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
     result = pipeline.run()
     if dry_run:
         return {"dry_run": True, "staged": _staged_files(result)}
-    result.wait_until_finish()
+    _wait(result)
     tokenizer = Tokenizer.from_str(fsio.read_bytes(target).decode("utf-8"))
     return {
         "path": cfg.out,

@@ -124,6 +124,7 @@ def test_bundled_samples_are_the_default_inputs():
 
 def test_local_runs_return_large_freed_buffers_to_the_os(monkeypatch):
     # the local runner's stage buffers would otherwise stay in glibc's heap: peak RSS grew with the corpus
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "unset")  # so that teardown restores the variable's state
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
     _make_pipeline([], workers=2)
     assert os.environ["MALLOC_MMAP_THRESHOLD_"] == "131072"  # inherited by the --workers processes

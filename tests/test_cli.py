@@ -2,6 +2,7 @@
 
 import bz2
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,16 +61,19 @@ def test_corrupt_dump_names_the_file_and_nothing_else(tmp_path, workers):
     # in a process of its own: Beam's loggers write to the real stderr, which CliRunner does not see
     truncated = tmp_path / "truncated.xml.bz2"
     truncated.write_bytes(WIKI_DUMP.read_bytes()[: 300_000])
+    scratch = tmp_path / "tmp"  # the run's temporary directory, where the workers log
+    scratch.mkdir()
     result = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), "data", "build", "--input", str(truncated), "--out", str(tmp_path / "o"),
          "--vocab-size", "1000", "--workers", workers],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, env={**os.environ, "TMPDIR": str(scratch)},
     )  # fmt: skip
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "truncated.xml.bz2" in lines[0], result.stderr[-2000:]
     assert "re-download the dump" in lines[0] and "while running" not in lines[0]
     assert not (tmp_path / "o" / "manifest.json").exists()
+    assert not list(scratch.glob("electra-data-workers-*.log")), "the workers log is left behind"
 
 
 def test_malformed_xml_names_the_file(tmp_path):

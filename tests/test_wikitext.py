@@ -235,6 +235,18 @@ def test_table_cells_are_kept_as_rows_when_asked() -> None:
     ]
 
 
+def test_kept_table_cells_read_as_written() -> None:
+    # an indented table: a caption, a sign that must stay, a list in a cell, a nested table
+    table = (
+        ':{| class="wikitable"\n|+ Record temperatures\n! Month !! Change\n|-\n| January || +5 °C\n'
+        "|-\n| February ||\n* [[Fog]]\n* [[Drizzle|drizzle]]\n|-\n| March\n{|\n| nested\n|}\n| −2 °C\n|}"
+    )
+    assert wikitext_to_text(table, keep_tables=True).split("\n\n") == [
+        "Record temperatures", "Month | Change", "January | +5 °C", "February | Fog, drizzle", "March | −2 °C",
+    ]
+    assert wikitext_to_text(table) == ""
+
+
 @pytest.mark.skipif(DUMP is None, reason=f"sample dump {_NAME} not found")
 def test_a_list_article_is_mostly_table() -> None:
     # Academy Award for Best Production Design: 88 KB of wikitext, nearly all of it tables
@@ -371,6 +383,7 @@ def test_headings_of_any_level_split_paragraphs() -> None:
         ("{{IPA-de|ˈalbɐt ˈʔaɪnʃtaɪn|lang|Albert Einstein german.ogg}}", "[ˈalbɐt ˈʔaɪnʃtaɪn]"),  # Einstein
         ("{{IPAc-en|ˈ|aɪ|n|_|ˈ|r|æ|n|d}}", "/ˈaɪn ˈrænd/"),  # Ayn Rand
         ("{{IPA|/ˈæ/}}", "/ˈæ/"),
+        ("{{IPA|de|bɛʁˈliːn|lang}}", "[bɛʁˈliːn]"),  # the merged form of {{IPA-de}}
         ("{{respell|AL|ə|BAM|ə}}", "AL-ə-BAM-ə"),
     ],
 )
