@@ -2,8 +2,9 @@ import random
 
 import pytest
 
-from electra_data.packing import pack_document
-from electra_data.sentences import split_sentences
+from electra_data import packing
+from electra_data.packing import pack_document, tokenize_document
+from electra_data.sentences import split_paragraphs, split_sentences
 from electra_data.vocab import train_wordpiece
 from corpus_text import book_paragraphs
 
@@ -68,3 +69,15 @@ def test_empty_document_gives_no_example():
 def test_too_short_max_length_is_refused():
     with pytest.raises(ValueError, match="at least 5"):
         _pack([[5, 6]], max_len=4)
+
+
+def test_a_long_book_is_tokenized_in_batches_as_in_one(monkeypatch):
+    # a book's first 400 paragraphs: several batches at the batch size set here
+    paragraphs = book_paragraphs("11-0.txt", start=0, count=400)
+    tokenizer = train_wordpiece(paragraphs, vocab_size=800, lowercase=True)
+    text = "\n\n".join(paragraphs)
+    sentences = [s for p in split_paragraphs(text) for s in split_sentences(p)]
+    monkeypatch.setattr(packing, "_ENCODE_BATCH", 97)
+    assert len(sentences) > 5 * 97
+    whole = [e.ids for e in tokenizer.encode_batch(sentences, add_special_tokens=False)]
+    assert tokenize_document(text, tokenizer) == whole
