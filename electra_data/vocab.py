@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -51,6 +51,13 @@ def _add_post_processor(tokenizer: Tokenizer) -> Tokenizer:
     return tokenizer
 
 
+def _lines(texts: Iterable[str]) -> Iterator[str]:
+    """The texts line by line: the same words, while the normaliser's alignments (offsets for
+    every byte) exist for one line at a time, not for a whole book (a 50 MB one peaked at 4.6 GB)."""
+    for text in texts:
+        yield from filter(None, text.split("\n"))
+
+
 def train_wordpiece(texts: Sequence[str], *, vocab_size: int, lowercase: bool) -> Tokenizer:
     """Train a BERT-style WordPiece tokenizer on ``texts``, deterministically.
 
@@ -65,8 +72,8 @@ def train_wordpiece(texts: Sequence[str], *, vocab_size: int, lowercase: bool) -
     """
     tokenizer = _bert_pipeline(Tokenizer(models.WordPiece(unk_token="[UNK]")), lowercase)
     chars: set[str] = set()
-    for text in texts:
-        chars.update(tokenizer.normalizer.normalize_str(text))
+    for line in _lines(texts):
+        chars.update(tokenizer.normalizer.normalize_str(line))
     alphabet = sorted(c for c in chars if not c.isspace())
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size,
@@ -74,7 +81,7 @@ def train_wordpiece(texts: Sequence[str], *, vocab_size: int, lowercase: bool) -
         special_tokens=[*SPECIAL_TOKENS.values(), *alphabet, *(f"##{c}" for c in alphabet)],
         show_progress=False,
     )
-    tokenizer.train_from_iterator(texts, trainer)
+    tokenizer.train_from_iterator(_lines(texts), trainer)
     vocab = tokenizer.get_vocab(with_added_tokens=True)
     return _from_vocab(dict(sorted(vocab.items(), key=lambda kv: kv[1])), lowercase)
 
