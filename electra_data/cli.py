@@ -143,7 +143,7 @@ def _run(step, cfg, beam_args: list[str], workers: int, what: str) -> dict:
         with stderr.status(f"{what} from {cfg.corpus}..."):
             return step(cfg, beam_args, workers=workers)
     except Exception as err:  # noqa: BLE001 - user errors become messages; the rest re-raise
-        from electra_data.pipelines.build import worker_log
+        from electra_data.pipelines.runner import worker_log
 
         message = user_error_message(err)
         if message is None:

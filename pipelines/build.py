@@ -11,25 +11,15 @@ dropped), and Beam counters mirror them for monitoring.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import datetime
 import json
 import logging
 import os
-import shlex
 import shutil
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from apache_beam.transforms import environments
 
 import electra_data
 from electra_data import fsio
@@ -44,10 +34,11 @@ from electra_data.pipelines.dedup import ExactDedup, NearDedup
 from electra_data.pipelines.duplicates_report import DuplicatesReport
 from electra_data.pipelines.metrics import TIME_NAMESPACE
 from electra_data.pipelines.read import ReadBooks, ReadDomain, ReadWiki
+from electra_data.pipelines.runner import make_pipeline, staged_files, wait
 from electra_data.pipelines.tokenize import PackExamples, TrainVocab
 from electra_data.pipelines.write import BUILD_DIR, WriteJson, WriteRejectsSample, WriteShards, WriteTokenizer
 
-__all__ = ["build_graph", "vocab_graph", "is_local", "pipeline_options", "run_build", "run_vocab"]
+__all__ = ["build_graph", "vocab_graph", "run_build", "run_vocab"]
 
 # What a build writes into its output directory; anything else there means it is not ours.
 _OUTPUT_ENTRIES = {MANIFEST, "tokenizer", "reports", BUILD_DIR, *SPLITS}
@@ -156,95 +147,6 @@ def build_graph(
         | "SumTallies" >> beam.CombinePerKey(sum)
     )
     _ = tallies | "Counts" >> WriteJson(fsio.join(out, BUILD_DIR, "counts.json"))
-
-
-def is_local(beam_args: list[str]) -> bool:
-    """Whether the build runs on our local runner: no ``--runner`` was named.
-
-    We then run Beam's FnApiRunner ourselves: the DirectRunner would first try the Prism runner,
-    which downloads a binary.
-    """
-    return not any(a == "--runner" or a.startswith("--runner=") for a in beam_args)
-
-
-def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:
-    """Beam's options; ``workers`` > 1 runs the local runner on that many processes."""
-    args = list(beam_args)
-    if is_local(args) and workers > 1:
-        args.append(f"--direct_num_workers={workers}")
-    return PipelineOptions(args)
-
-
-def worker_log() -> str:
-    """Where the local worker processes of this driver write their stderr (see ``_local_runner``)."""
-    return os.path.join(tempfile.gettempdir(), f"electra-data-workers-{os.getpid()}.log")
-
-
-def _local_runner(workers: int) -> FnApiRunner:
-    """Beam's local runner, on ``workers`` worker processes when there are several.
-
-    That is Beam's multi_processing mode with the workers' stderr in ``worker_log()``: a worker
-    prints a failing step's traceback there, while the same error reaches the driver, which shows
-    it as one message or re-raises it; what only a worker knows (why it could not start) stays in
-    the log, which a successful run removes. The workers are given as the default environment,
-    because ``--direct_running_mode=multi_processing`` would replace it; Beam then warns that the
-    running mode is ``in_memory`` with several workers, which is only true of the option's value.
-    """
-    if workers == 1:
-        return FnApiRunner()
-    command = f"{shlex.quote(sys.executable)} -m apache_beam.runners.worker.sdk_worker_main 2>>{shlex.quote(worker_log())}"
-    return FnApiRunner(default_environment=environments.SubprocessSDKEnvironment.from_command_string(command))
-
-
-def _wait(result) -> None:
-    """Wait for a pipeline to finish; then its workers' log has nothing the user needs."""
-    result.wait_until_finish()
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(worker_log())
-
-
-_SHIPPING_FLAGS = ("--extra_package", "--extra_packages", "--setup_file", "--sdk_container_image")
-
-
-def _ship_package(beam_args: list[str]) -> list[str]:
-    """Add ``--extra_package <wheel of this project>`` for a remote runner that was given none.
-
-    Workers of Dataflow, Flink or Spark need ``electra_data`` to run the graph's functions. From a
-    source checkout (an editable install) the wheel is built here; otherwise the user must pass
-    ``--extra_package`` or a container image.
-    """
-    if any(a.split("=", 1)[0] in _SHIPPING_FLAGS for a in beam_args):
-        return beam_args
-    root = Path(electra_data.__file__).resolve().parent.parent
-    if not (root / "pyproject.toml").is_file():
-        raise UserError(
-            "a remote runner needs this package on its workers: pass --extra_package "
-            "electra_data-*.whl (pip wheel --no-deps .) or --sdk_container_image"
-        )
-    dist = Path(tempfile.mkdtemp(prefix="electra-data-dist-"))
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(dist), str(root)],
-        capture_output=True,
-        text=True,
-    )
-    wheels = sorted(dist.glob("electra_data-*.whl"))
-    if built.returncode != 0 or not wheels:
-        raise UserError(f"could not build a wheel of {root} for the workers: {built.stderr.strip()[-500:]}")
-    return [*beam_args, "--extra_package", str(wheels[0])]
-
-
-def _staged_files(result) -> list[str]:
-    """Names of the files a (dry-run) Dataflow job stages for its workers."""
-    from apache_beam.portability.api import beam_runner_api_pb2
-
-    job = getattr(result, "job", None)
-    if job is None:
-        return []
-    return sorted(
-        beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(dep.role_payload).staged_name
-        for env in job.proto_pipeline.components.environments.values()
-        for dep in env.dependencies
-    )
 
 
 def _prepare_out_dir(cfg: BuildConfig) -> None:
@@ -366,42 +268,6 @@ def _manifest(cfg: BuildConfig, files: dict[str, list[str]], tokenizer_json: str
     }
 
 
-# glibc's M_MMAP_THRESHOLD, and the size from which a fixed threshold mmaps (glibc's initial one)
-_M_MMAP_THRESHOLD, _MMAP_FROM = -3, 128 * 1024
-
-
-def _return_large_frees_to_os() -> None:
-    """Have glibc return every freed buffer over 128 KiB to the OS at once.
-
-    The local runner hands each stage its input and collects its output as large byte buffers.
-    After the first such buffer is freed, glibc raises its mmap threshold (up to 32 MiB), so the
-    later ones come from the heap, whose freed space the process keeps: the build's peak RSS then
-    grew with the corpus (1.5x at 10x the input). A fixed threshold keeps them mmapped. The
-    environment variable does the same for the worker processes of ``--workers N``. Both last for
-    the rest of the process (a notebook's too): freeing large buffers at once costs nothing there.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(_MMAP_FROM))
-    try:
-        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM)
-    except (OSError, AttributeError):  # not glibc: its allocator has its own policy
-        pass
-
-
-def _make_pipeline(beam_args: list[str], workers: int) -> tuple[beam.Pipeline, bool]:
-    """The pipeline to run on, and whether it is a ``--dry_run``."""
-    local = is_local(beam_args)
-    if local:
-        _return_large_frees_to_os()
-    options = pipeline_options(beam_args if local else _ship_package(beam_args), workers)
-    dry_run = bool(options.get_all_options(retain_unknown_options=True).get("dry_run"))
-    try:
-        return beam.Pipeline(runner=_local_runner(workers) if local else None, options=options), dry_run
-    except ValueError as err:  # Beam validates the options here: a user's mistake
-        raise UserError(f"Beam pipeline options: {' '.join(str(err).split())}") from err
-
-
 def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) -> dict:
     """Run the build and write the manifest; returns it.
 
@@ -414,15 +280,15 @@ def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
     """
     files = resolve(cfg.sources)
     tokenizer_json = load_tokenizer(cfg.vocab, lowercase=None).to_str() if cfg.vocab else None
-    pipeline, dry_run = _make_pipeline(list(beam_args), workers)
+    pipeline, dry_run = make_pipeline(list(beam_args), workers)
     if not dry_run:
         _prepare_out_dir(cfg)
     start = time.perf_counter()
     build_graph(pipeline, cfg, files, tokenizer_json)
     result = pipeline.run()
     if dry_run:
-        return {"dry_run": True, "staged": _staged_files(result)}
-    _wait(result)
+        return {"dry_run": True, "staged": staged_files(result)}
+    wait(result)
     wall = time.perf_counter() - start
     if tokenizer_json is None:
         tokenizer_json = fsio.read_bytes(fsio.join(cfg.out, "tokenizer", "tokenizer.json")).decode("utf-8")
@@ -464,12 +330,12 @@ def run_vocab(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
     target = fsio.join(cfg.out, "tokenizer.json")
     if fsio.exists(target) and not cfg.overwrite:
         raise UserError(f"{cfg.out} already holds a vocab; pass --overwrite to replace it")
-    pipeline, dry_run = _make_pipeline(list(beam_args), workers)
+    pipeline, dry_run = make_pipeline(list(beam_args), workers)
     vocab_graph(pipeline, cfg, files)
     result = pipeline.run()
     if dry_run:
-        return {"dry_run": True, "staged": _staged_files(result)}
-    _wait(result)
+        return {"dry_run": True, "staged": staged_files(result)}
+    wait(result)
     tokenizer = Tokenizer.from_str(fsio.read_bytes(target).decode("utf-8"))
     return {
         "path": cfg.out,

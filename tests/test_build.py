@@ -12,7 +12,8 @@ from transformers import AutoTokenizer
 from electra_data.config import BuildConfig
 from electra_data.errors import UserError
 from electra_data.inputs import resolve
-from electra_data.pipelines.build import _make_pipeline, run_build
+from electra_data.pipelines.build import run_build
+from electra_data.pipelines.runner import make_pipeline
 from electra_data.shards import read_manifest
 from corpus_text import WIKI_DUMP
 
@@ -126,5 +127,5 @@ def test_local_runs_return_large_freed_buffers_to_the_os(monkeypatch):
     # the local runner's stage buffers would otherwise stay in glibc's heap: peak RSS grew with the corpus
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "unset")  # so that teardown restores the variable's state
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
-    _make_pipeline([], workers=2)
+    make_pipeline([], workers=2)
     assert os.environ["MALLOC_MMAP_THRESHOLD_"] == "131072"  # inherited by the --workers processes
