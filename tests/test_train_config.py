@@ -13,7 +13,8 @@ def make(**overrides) -> TrainConfig:
 @pytest.mark.parametrize(
     "size, fraction, batch, lr, mask_prob",
     [
-        ("tiny", 1 / 4, 32, 5e-4, 0.15),
+        ("tiny", 1 / 2, 32, 5e-4, 0.15),
+        ("mini", 1 / 4, 32, 5e-4, 0.15),
         ("small", 1 / 4, 128, 5e-4, 0.15),
         ("base", 1 / 3, 256, 2e-4, 0.15),
         ("large", 1 / 4, 2048, 2e-4, 0.25),
@@ -37,7 +38,7 @@ def test_explicit_values_win_over_defaults():
 @pytest.mark.parametrize(
     "overrides, why",
     [
-        ({"model_size": "huge"}, "model_size must be one of tiny, small, base, large"),
+        ({"model_size": "huge"}, "model_size must be one of tiny, mini, small, base, large"),
         ({"generator_size": 0.0}, "generator_size must be in"),
         ({"generator_size": 1.5}, "generator_size must be in"),
         ({"max_steps": 0}, "max_steps must be >= 1"),
@@ -73,7 +74,8 @@ def test_bad_values_raise(overrides, why):
 @pytest.mark.parametrize(
     "size, expected",
     [
-        ("tiny", ModelSize(layers=2, hidden=32, heads=1, ffn=128, embedding=128)),
+        ("tiny", ModelSize(layers=2, hidden=64, heads=1, ffn=256, embedding=128)),  # never under 64 units
+        ("mini", ModelSize(layers=4, hidden=64, heads=1, ffn=256, embedding=128)),
         ("small", ModelSize(layers=12, hidden=64, heads=1, ffn=256, embedding=128)),
         ("base", ModelSize(layers=12, hidden=256, heads=4, ffn=1024, embedding=768)),
         ("large", ModelSize(layers=24, hidden=256, heads=4, ffn=1024, embedding=1024)),
@@ -102,7 +104,7 @@ def test_config_is_frozen_and_serialisable():
     as_dict = json.loads(json.dumps(cfg.to_dict()))
     assert as_dict["data_dir"] == "data" and as_dict["batch_size"] == 32
     assert TrainConfig(**as_dict) == cfg  # the resolved config recreates the run's config
-    assert cfg.architecture() == {"objective": "electra", "model_size": "tiny", "generator_size": 0.25,
+    assert cfg.architecture() == {"objective": "electra", "model_size": "tiny", "generator_size": 0.5,
                                   "embedding_sharing": "tied"}
     with_init = make(init_from="runs/x")
     assert TrainConfig(**json.loads(json.dumps(with_init.to_dict()))) == with_init

@@ -54,6 +54,7 @@ class ModelSize:
 # CPU step take a fraction of a second.
 SIZES: dict[str, ModelSize] = {
     "tiny": ModelSize(layers=2, hidden=128, heads=2, ffn=512, embedding=128),
+    "mini": ModelSize(layers=4, hidden=256, heads=4, ffn=1024, embedding=128),
     "small": ModelSize(layers=12, hidden=256, heads=4, ffn=1024, embedding=128),
     "base": ModelSize(layers=12, hidden=768, heads=12, ffn=3072, embedding=768),
     "large": ModelSize(layers=24, hidden=1024, heads=16, ffn=4096, embedding=1024),
@@ -65,9 +66,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # The fields that decide the shapes and wiring of the saved weights: a resumed run must keep them.
 ARCHITECTURE = ("objective", "model_size", "generator_size", "embedding_sharing")
 
-_GENERATOR_FRACTION = {"tiny": 1 / 4, "small": 1 / 4, "base": 1 / 3, "large": 1 / 4}
-_BATCH_SIZE = {"tiny": 32, "small": 128, "base": 256, "large": 2048}
-_LEARNING_RATE = {"tiny": 5e-4, "small": 5e-4, "base": 2e-4, "large": 2e-4}
+_GENERATOR_FRACTION = {"tiny": 1 / 2, "mini": 1 / 4, "small": 1 / 4, "base": 1 / 3, "large": 1 / 4}
+_BATCH_SIZE = {"tiny": 32, "mini": 32, "small": 128, "base": 256, "large": 2048}
+_LEARNING_RATE = {"tiny": 5e-4, "mini": 5e-4, "small": 5e-4, "base": 2e-4, "large": 2e-4}
 
 
 def generator_dims_of(disc: ModelSize, fraction: float) -> ModelSize:
@@ -101,7 +102,7 @@ class TrainConfig:
         out_dir: Where metrics, checkpoints and the exported models go.
         objective: ``electra`` (replaced token detection) or ``mlm`` (a BERT-style masked LM
             of the discriminator's size on the same data, for matched comparisons).
-        model_size: One of ``SIZES`` (tiny, small, base, large).
+        model_size: One of ``SIZES`` (tiny, mini, small, base, large).
         generator_size: Generator width as a fraction of the discriminator's
             (default 1/3 for base, else 1/4).
         embedding_sharing: ``tied`` (one embeddings module for both networks), ``gdes``
