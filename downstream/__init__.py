@@ -1,0 +1,1 @@
+"""Fine-tuning evaluation of pre-trained checkpoints (``electra-eval``)."""
