@@ -52,6 +52,9 @@ def test_an_earlier_run_is_kept_unless_overwrite(train_shard_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert "exported to" in result.output
     assert (out / "discriminator" / "model.safetensors").is_file() and (out / "notes.txt").read_text() == "mine"
+    # Two steps leave the discriminator on its plateau: the user and the model card are told.
+    assert "warning: the discriminator has not learned to detect replaced tokens" in result.output
+    assert "**Warning**: the discriminator has not learned" in (out / "README.md").read_text()
 
 
 def test_mlm_objective_exports_a_masked_lm(train_shard_dir, tmp_path):
@@ -60,6 +63,7 @@ def test_mlm_objective_exports_a_masked_lm(train_shard_dir, tmp_path):
                                  "--batch-size", "4"])
     assert result.exit_code == 0, result.output
     assert not (out / "discriminator").exists() and "val_gen_accuracy" in result.output
+    assert "warning" not in result.output  # no discriminator, no plateau
     mlm = ElectraForMaskedLM.from_pretrained(out / "mlm")
     assert mlm.config.hidden_size == 128  # the discriminator's size, for a matched comparison
     assert "MLM-tiny" in (out / "README.md").read_text()

@@ -37,3 +37,13 @@ def test_plot_of_training_and_validation_curves(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     plot_curves(tmp_path / "metrics.jsonl", tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_discriminator_on_its_plateau_gets_a_warning():
+    from electra_data.train.evaluate import plateau_warning
+
+    assert "ROC-AUC 0.509 < 0.6" in plateau_warning({"val_disc_auc": 0.509})
+    assert "worse than random" in plateau_warning({"val_disc_auc": 0.509})
+    assert plateau_warning({"val_disc_auc": 0.71}) is None
+    assert plateau_warning({"val_disc_auc": float("nan")}) is None  # no positives: nothing to say
+    assert plateau_warning({"val_mlm_loss": 6.0}) is None  # an MLM run, or no validation

@@ -14,9 +14,10 @@ from typing import Annotated
 
 import typer
 
-from electra_data.console import fail
+from electra_data.console import fail, stderr
 from electra_data.errors import UserError
 from electra_data.train.config import DEVICES, OBJECTIVES, PRECISIONS, SHARING, SIZES, TrainConfig
+from electra_data.train.evaluate import plateau_warning
 from electra_data.train.export import existing_outputs, remove_outputs
 from electra_data.train.init import find_init_source
 from electra_data.train.loop import train as run_training
@@ -155,3 +156,5 @@ def train(
         fail(str(e))
     summary = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "step")
     typer.echo(f"exported to {out} after {cfg.max_steps} steps: {summary}")
+    if warning := plateau_warning(metrics):
+        stderr.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)

@@ -12,6 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
+from electra_data.train.evaluate import plateau_warning
 from electra_data.train.manifest import Manifest
 from electra_data.train.model import ElectraPair, MaskedLM, save_networks
 from electra_data.train.monitor import METRICS, PLOT, TENSORBOARD
@@ -63,10 +64,12 @@ def model_card(manifest: Manifest, config: dict, step: int, metrics: dict[str, f
         title, what, folder, cls = "ELECTRA", "Generator and discriminator", "discriminator", "ElectraForPreTraining"
     sharing = "" if config["objective"] == "mlm" else f", embeddings shared: {config['embedding_sharing']}"
     start = f", starting from `{config['init_from']}`" if config.get("init_from") else ""
+    warning = plateau_warning(metrics)
+    warning = f"\n**Warning**: {warning}.\n" if warning else ""
     return f"""# {title}-{config['model_size']} pre-trained with electra-data
 
 {what} trained for {step:,} steps{sharing}{start}.
-
+{warning}
 ```python
 from transformers import AutoTokenizer, {cls}
 tokenizer = AutoTokenizer.from_pretrained("{folder}")
