@@ -41,6 +41,7 @@ def test_explicit_values_win_over_defaults():
         ({"model_size": "huge"}, "model_size must be one of tiny, mini, small, base, large"),
         ({"generator_size": 0.0}, "generator_size must be in"),
         ({"generator_size": 1.5}, "generator_size must be in"),
+        ({"embedding_sharing": "all", "generator_size": 0.5}, "it needs generator_size 1"),
         ({"max_steps": 0}, "max_steps must be >= 1"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
         ({"learning_rate": -1.0}, "learning_rate must be > 0"),

@@ -19,7 +19,8 @@ BERT_VOCAB = 30522
 
 def tiny_pair(vocab_size: int = 100, sharing: str = "tied") -> ElectraPair:
     disc = SIZES["tiny"]
-    return ElectraPair.build(disc, generator_dims_of(disc, 0.25), vocab_size, 0, 128, sharing=sharing)
+    fraction = 1.0 if sharing == "all" else 0.25
+    return ElectraPair.build(disc, generator_dims_of(disc, fraction), vocab_size, 0, 128, sharing=sharing)
 
 
 @pytest.mark.parametrize(
@@ -95,7 +96,22 @@ def test_no_sharing_keeps_two_networks():
     assert pair.generator.generator_lm_head.weight is pair.generator.electra.embeddings.word_embeddings.weight
 
 
-@pytest.mark.parametrize("sharing", ["tied", "gdes", "none"])
+def test_sharing_all_puts_one_encoder_under_both_heads():
+    pair = tiny_pair(sharing="all")
+    assert pair.generator.electra is pair.discriminator.electra
+    assert pair.generator.generator_lm_head.weight is pair.discriminator.electra.embeddings.word_embeddings.weight
+    names = [name for name, _ in pair.named_parameters()]
+    assert not any(name.startswith("generator.electra.") for name in names)  # each weight once
+    ids = torch.randint(5, 100, (2, 16))
+    pair.generator(input_ids=ids).logits.sum().backward()  # the MLM trains the shared attention
+    assert pair.discriminator.electra.encoder.layer[0].attention.self.query.weight.grad.abs().sum() > 0
+    disc = ElectraForPreTraining(electra_config(SIZES["tiny"], 100, 0, 128))
+    smaller = ElectraForMaskedLM(electra_config(generator_dims_of(SIZES["tiny"], 0.5), 100, 0, 128))
+    with pytest.raises(ValueError, match="needs a generator of the discriminator's size"):
+        share_embeddings(disc, smaller, "all")
+
+
+@pytest.mark.parametrize("sharing", ["tied", "gdes", "none", "all"])
 def test_save_and_load_networks_round_trip_exactly(tmp_path, sharing):
     pair = tiny_pair(sharing=sharing)
     with torch.no_grad():  # a trained delta, not the zeros load_networks could get right by luck

@@ -51,7 +51,7 @@ def train(
         typer.Option(help="Generator width / discriminator width [default: --init-from's, else 1/3 base, 1/4 others]."),
     ] = None,
     embedding_sharing: Annotated[
-        str, typer.Option(help=f"{', '.join(SHARING)}: one module for both, DeBERTaV3's gradient-disentangled, or none.")
+        str, typer.Option(help=f"{', '.join(SHARING)}: one embeddings module for both, DeBERTaV3's gradient-disentangled, none, or the whole encoder (with --generator-size 1).")
     ] = "tied",
     init_from: Annotated[
         Path | None,

@@ -61,7 +61,7 @@ SIZES: dict[str, ModelSize] = {
 }
 DEVICES = ("auto", "cpu", "cuda")
 OBJECTIVES = ("electra", "mlm")
-SHARING = ("tied", "gdes", "none")
+SHARING = ("tied", "gdes", "none", "all")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # The fields that decide the shapes and wiring of the saved weights: a resumed run must keep them.
 ARCHITECTURE = ("objective", "model_size", "generator_size", "embedding_sharing")
@@ -106,7 +106,8 @@ class TrainConfig:
         generator_size: Generator width as a fraction of the discriminator's
             (default 1/3 for base, else 1/4).
         embedding_sharing: ``tied`` (one embeddings module for both networks), ``gdes``
-            (DeBERTaV3's gradient-disentangled sharing) or ``none``.
+            (DeBERTaV3's gradient-disentangled sharing), ``none``, or ``all`` (one encoder under
+            both heads; needs ``generator_size`` 1).
         init_from: Start from this Hugging Face ELECTRA checkpoint (a discriminator directory or
             a run directory holding ``discriminator/`` and maybe ``generator/``).
         max_steps: Optimizer steps to run.
@@ -194,6 +195,8 @@ class TrainConfig:
             (self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}"),
             (self.embedding_sharing in SHARING, f"embedding_sharing must be one of {', '.join(SHARING)}"),
             (0 < self.generator_size <= 1, "generator_size must be in (0, 1]"),
+            (self.embedding_sharing != "all" or self.generator_size == 1,
+             "embedding_sharing all ties every weight: it needs generator_size 1"),
             (self.max_steps >= 1, "max_steps must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.grad_accum >= 1, "grad_accum must be >= 1"),

@@ -9,7 +9,10 @@ ways (``--embedding-sharing``):
 - ``gdes``, DeBERTaV3's gradient-disentangled sharing: the generator owns the tables and the
   discriminator looks up ``table.detach() + delta`` with its own zero-initialised ``delta``, so
   the discriminator's loss never pulls the generator's embeddings its way;
-- ``none``: two independent networks.
+- ``none``: two independent networks;
+- ``all``: the paper's full weight tying for a generator of the discriminator's size: one
+  encoder (embeddings and transformer layers) under both heads, so the generator's MLM gradient
+  trains the very attention the discriminator uses.
 
 ``MaskedLM`` is one BERT-style masked LM, for ``--objective mlm``.
 
@@ -52,7 +55,8 @@ WEIGHTS = "model.safetensors"
 _TABLES = ("word_embeddings", "position_embeddings", "token_type_embeddings")
 _DELTAS = "gdes_deltas.safetensors"
 _ONE_FILE = "1000GB"  # never shard: one file per network keeps loading into live modules simple
-_TIED_HEAD = "generator_lm_head.weight"  # save_pretrained leaves it out: it is the word table
+_TIED_HEAD = "generator_lm_head.weight"
+_HEADLESS = {"architectures": None, "_name_or_path": None}  # what may differ between the two configs  # save_pretrained leaves it out: it is the word table
 
 
 def electra_config(
@@ -133,6 +137,13 @@ def share_embeddings(
         a, b = tuple(getattr(ours, name).weight.shape), tuple(getattr(theirs, name).weight.shape)
         if a != b:
             raise ValueError(f"cannot share {name}: discriminator {a} vs generator {b}")
+    if sharing == "all":
+        if discriminator.electra.config.to_dict() | _HEADLESS != generator.electra.config.to_dict() | _HEADLESS:
+            raise ValueError("sharing all weights needs a generator of the discriminator's size "
+                             "(--generator-size 1)")
+        generator.electra = discriminator.electra
+        generator.generator_lm_head.weight = ours.word_embeddings.weight
+        return
     if sharing == "tied":
         generator.electra.embeddings = ours
         generator.generator_lm_head.weight = ours.word_embeddings.weight
@@ -149,7 +160,7 @@ class ElectraPair(nn.Module):
     Args:
         discriminator: An ``ElectraForPreTraining``.
         generator: An ``ElectraForMaskedLM`` with the same embedding shapes.
-        sharing: ``tied``, ``gdes`` or ``none``.
+        sharing: ``tied``, ``gdes``, ``none`` or ``all``.
     """
 
     def __init__(
