@@ -31,7 +31,8 @@ def setup(train_shard_dir):
 def _pair(manifest, sharing):
     torch.manual_seed(0)
     dims = SIZES["tiny"]
-    return ElectraPair.build(dims, generator_dims_of(dims, 0.25), manifest.vocab_size,
+    fraction = 1.0 if sharing == "all" else 0.25
+    return ElectraPair.build(dims, generator_dims_of(dims, fraction), manifest.vocab_size,
                              manifest.special_tokens.pad, manifest.max_seq_length, sharing)
 
 
@@ -56,7 +57,7 @@ def _ours_with_samples(pair, batch, kwargs):
     return out, grads, drawn["ids"]
 
 
-@pytest.mark.parametrize("sharing", ["tied", "gdes", "none"])
+@pytest.mark.parametrize("sharing", ["tied", "gdes", "none", "all"])
 def test_losses_and_gradients_match_the_textbook_objective(setup, sharing):
     manifest, batch, kwargs = setup
     pair = _pair(manifest, sharing)
@@ -74,7 +75,7 @@ def test_losses_and_gradients_match_the_textbook_objective(setup, sharing):
         assert (our_grads[name] - g).abs().max() / scale < 1e-4, name
     # Tied: the generator's table is the discriminator's, one parameter named once.
     table = "generator.electra.embeddings.word_embeddings.weight"
-    assert (table in ref_grads) == (sharing != "tied")
+    assert (table in ref_grads) == (sharing in ("gdes", "none"))
 
 
 def test_inverse_cdf_samples_follow_the_gumbel_max_distribution(setup):
