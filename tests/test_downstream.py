@@ -277,3 +277,22 @@ def test_cli_bad_input_is_one_message_and_exit_1(tiny_model, tmp_path, case, mes
     assert f"error: " in result.output and message in result.output
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
     assert not (tmp_path / "eval" / "results.json").exists()
+
+
+def test_regression_scores_are_correlations(tmp_path):
+    rows = [(t, i / 10) for i, (t, _) in enumerate(sentences(10))]
+    path = write_tsv(tmp_path / "r.tsv", ["text", "label"], rows)
+    task = load_task(path, path)
+    assert metric_names(task) == ("pearson", "spearman")
+    truth = [0.0, 0.1, 0.2, 0.3]
+    assert score(task, [1.0, 2.0, 3.0, 5.0], truth) == pytest.approx({"pearson": 0.9827, "spearman": 1.0}, abs=1e-4)
+    assert score(task, [0.5] * 4, truth) == {"pearson": 0.0, "spearman": 0.0}  # a constant predictor
+
+
+def test_text_pairs_are_encoded_as_two_segments(tiny_model, tmp_path):
+    rows = [(a, b, lab) for (a, lab), (b, _) in zip(sentences(8), sentences(16)[8:])]
+    path = write_tsv(tmp_path / "pairs.tsv", ["premise", "hypothesis", "label"], rows)
+    task = load_task(path, path, text_column="premise", pair_column="hypothesis")
+    encoded = encode(task.train, find_encoder(tiny_model).tokenizer, 128, regression=False)
+    for ids, types in zip(encoded.input_ids, encoded.token_type_ids):
+        assert types[0] == 0 and types[-1] == 1 and len(ids) == len(types)
