@@ -106,4 +106,4 @@ def plateau_warning(metrics: dict[str, float]) -> str | None:
         return None
     return (f"the discriminator has not learned to detect replaced tokens yet (validation RTD "
             f"ROC-AUC {auc:.3f} < {RTD_AUC_FLOOR}): such a checkpoint fine-tunes worse than random "
-            "weights; train longer, or on a GPU, before using it (see README, CPU recipe)")
+            "weights; train longer, or on a GPU, before using it (README: 'A checkpoint on a CPU')")
