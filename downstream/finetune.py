@@ -102,8 +102,9 @@ class Encoder:
 
 
 def find_encoder(path: Path) -> Encoder:
-    """Resolve ``MODEL``: a run directory (its ``discriminator/``, else its ``mlm/``) or any
-    directory that ``from_pretrained`` loads, with its tokenizer. Never reaches a model hub.
+    """Resolve ``MODEL``: a run directory (its ``discriminator/``, else its ``mlm/``), one of its
+    checkpoints (``RUN/checkpoints/step-N``, tokenizer from ``RUN/tokenizer``) or any directory
+    that ``from_pretrained`` loads, with its tokenizer. Never reaches a model hub.
 
     Raises:
         UserError: If the path is not a directory, holds no model config, or the config or the
@@ -120,11 +121,13 @@ def find_encoder(path: Path) -> Encoder:
         config = AutoConfig.from_pretrained(directory, local_files_only=True)
     except (OSError, ValueError, KeyError) as e:
         raise UserError(f"cannot read the model config in {directory}: {e}") from e
-    why = f"cannot load the tokenizer in {directory}: it needs vocab.txt or tokenizer.json beside the model"
-    if not any((directory / name).is_file() for name in _TOKENIZER_FILES):
+    source = _tokenizer_dir(directory)
+    why = (f"cannot load the tokenizer of {directory}: it needs vocab.txt or tokenizer.json beside "
+           "the model (or, for a checkpoint of electra-train, in its run's tokenizer/)")
+    if source is None:
         raise UserError(why)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
     except (OSError, ValueError, TypeError) as e:
         raise UserError(f"{why} ({e})") from e
     if tokenizer.pad_token_id is None:
@@ -133,6 +136,21 @@ def find_encoder(path: Path) -> Encoder:
         raise UserError(f"the tokenizer in {directory} has {len(tokenizer):,} entries but the model "
                         f"only {config.vocab_size:,}: they do not belong together")
     return Encoder(str(path), directory, config, tokenizer)
+
+
+def _tokenizer_dir(directory: Path) -> Path | None:
+    """The model's own folder, or for ``RUN/checkpoints/step-N/<network>`` (which holds weights
+    only) the run's ``tokenizer/`` (written at the end) or its shards' (a run still going): the
+    first that has tokenizer files."""
+    candidates = [directory]
+    if directory.parent.parent.name == "checkpoints":
+        run = directory.parents[2]
+        candidates.append(run / "tokenizer")
+        try:
+            candidates.append(Path(json.loads((run / "train_config.json").read_text())["data_dir"]) / "tokenizer")
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # no readable config: the run's own tokenizer/ is the only other place
+    return next((c for c in candidates if any((c / f).is_file() for f in _TOKENIZER_FILES)), None)
 
 
 def layer_depth(name: str, layers: int) -> int:

@@ -188,6 +188,23 @@ def test_run_directory_resolves_to_its_discriminator(tiny_model):
     assert find_encoder(tiny_model / "generator").directory == tiny_model / "generator"
 
 
+@pytest.mark.parametrize("where", ["run", "shards"])
+def test_a_checkpoint_takes_its_runs_tokenizer(tiny_model, train_shard_dir, tmp_path, where):
+    run = tmp_path / "run"
+    network = run / "checkpoints" / "step-0000010" / "discriminator"
+    network.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):  # what a checkpoint holds: weights only
+        shutil.copy(tiny_model / "discriminator" / name, network)
+    with pytest.raises(UserError, match="cannot load the tokenizer of"):
+        find_encoder(network.parent)
+    if where == "run":  # exported at the end of the run
+        shutil.copytree(train_shard_dir / "tokenizer", run / "tokenizer")
+    else:  # a run still going: its shards' tokenizer
+        (run / "train_config.json").write_text(json.dumps({"data_dir": str(train_shard_dir)}))
+    encoder = find_encoder(network.parent)
+    assert encoder.directory == network and len(encoder.tokenizer) == 2000
+
+
 def test_finetuning_is_deterministic_for_a_seed(tiny_model):
     task = load_task(SUBJECTIVITY / "train.tsv.gz", SUBJECTIVITY / "test.tsv.gz")
     task = type(task)(task.train.subset(200, 0), task.test.subset(300, 0), task.classes)
