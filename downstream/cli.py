@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -30,6 +31,13 @@ __all__ = ["app", "compare"]
 
 app = typer.Typer(add_completion=False, help=__doc__)
 _TRAIN_SIZE_SEED = 0  # the --train-size subset is the same for every seed and model
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an --out that cannot be written before hours of fine-tuning, creating nothing."""
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out} cannot be written ({existing} is not a writable directory)")
 
 
 def _runs(encoder: Encoder, task: Task, cfg: FinetuneConfig, seeds: list[int], pretrained: bool,
@@ -78,8 +86,9 @@ def compare(models: list[Path], task: Task, cfg: FinetuneConfig, seeds: list[int
 @app.command()
 def main(
     models: Annotated[list[Path], typer.Argument(
-        help="Run directories of electra-train (their discriminator/, or mlm/) or Hugging Face model "
-             "directories on disk with their tokenizer.", show_default=False)],
+        help="Run directories of electra-train (their discriminator/, or mlm/), their checkpoints "
+             "(RUN/checkpoints/step-N) or Hugging Face model directories on disk with their tokenizer.",
+        show_default=False)],
     train: Annotated[Path, typer.Option(help="Training file: .tsv, .csv, .jsonl or .parquet (optionally .gz), with a header.")],
     test: Annotated[Path, typer.Option(help="Test file, same format.")],
     out: Annotated[Path, typer.Option(file_okay=False, help="Directory for results.json, results.md and results.png.")],
@@ -111,6 +120,7 @@ def main(
             raise UserError("--seeds must be >= 1")
         if train_size is not None and train_size < 2:
             raise UserError("--train-size must be >= 2")
+        _check_writable(out)
         earlier = [name for name in OUTPUTS if (out / name).exists()]
         if earlier and not overwrite:
             raise UserError(f"{out} already holds results ({', '.join(earlier)}); pass --overwrite "

@@ -268,6 +268,7 @@ def test_cli_compares_model_control_and_baseline(tiny_model, tmp_path):
     ("missing_column", "has no column 'sentence'"),
     ("bad_option", "--epochs must be >= 1"),
     ("bad_task", "--task must be one of"),
+    ("out_under_a_file", "is not a writable directory"),
 ])
 def test_cli_bad_input_is_one_message_and_exit_1(tiny_model, tmp_path, case, message):
     model = tmp_path / "model"
@@ -288,12 +289,16 @@ def test_cli_bad_input_is_one_message_and_exit_1(tiny_model, tmp_path, case, mes
         extra = ["--epochs", "0"]
     elif case == "bad_task":
         extra = ["--task", "ranking"]
+    out = tmp_path / "eval"
+    if case == "out_under_a_file":  # caught before any fine-tuning, nothing created
+        (tmp_path / "file").write_text("mine")
+        out = tmp_path / "file" / "eval"
     result = runner.invoke(app, [str(model), "--train", str(POLARITY / "test.tsv.gz"), "--test",
-                                 str(POLARITY / "test.tsv.gz"), "--out", str(tmp_path / "eval"), *extra])
+                                 str(POLARITY / "test.tsv.gz"), "--out", str(out), *extra])
     assert result.exit_code == 1, result.output
     assert f"error: " in result.output and message in result.output
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
-    assert not (tmp_path / "eval" / "results.json").exists()
+    assert not (tmp_path / "eval").exists()  # a failed run creates nothing
 
 
 def test_regression_scores_are_correlations(tmp_path):
