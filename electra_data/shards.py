@@ -144,15 +144,22 @@ def read_manifest(out_dir: str) -> dict:
     """Read and check a shard directory's manifest.
 
     Raises:
-        UserError: if it is missing, not JSON, or of another format or version.
+        UserError: if it is missing, unreadable, not a JSON object, or of another format or version.
     """
     path = fsio.join(out_dir, MANIFEST)
     if not fsio.exists(path):
         raise UserError(f"{out_dir}: no {MANIFEST}; the build did not finish (rerun electra-data build)")
     try:
         manifest = json.loads(fsio.read_bytes(path))
+    except OSError as err:  # a directory of that name, no permission
+        raise UserError(f"{path}: cannot be read ({err.strerror or err})") from err
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UserError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(manifest, dict):
+        raise UserError(
+            f"{path}: a manifest is a JSON object, this is {json.dumps(manifest)[:60]}; the file is damaged: "
+            "rebuild the dataset with electra-data build"
+        )
     if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
         raise UserError(
             f"{path}: format {manifest.get('format')!r} version {manifest.get('format_version')!r} "

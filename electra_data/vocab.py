@@ -97,7 +97,13 @@ def _lowercase_from_config(directory: Path) -> bool | None:
     config = directory / "tokenizer_config.json"
     if not config.is_file():
         return None
-    return bool(json.loads(config.read_text(encoding="utf-8")).get("do_lower_case", True))
+    try:
+        settings = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{config}: not readable JSON ({err}); fix or delete it") from err
+    if not isinstance(settings, dict):
+        raise UserError(f"{config}: must be a JSON object; fix or delete it")
+    return bool(settings.get("do_lower_case", True))
 
 
 def load_tokenizer(path: str | Path, *, lowercase: bool | None = None) -> Tokenizer:
@@ -139,6 +145,8 @@ def _read_vocab_txt(path: Path) -> dict[str, int]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as err:
         raise UserError(f"{path}: a vocab.txt must be UTF-8 text, one token per line") from err
+    except OSError as err:
+        raise UserError(f"{path}: cannot be read ({err.strerror or err})") from err
     vocab: dict[str, int] = {}
     for token in lines:
         vocab.setdefault(token, len(vocab))

@@ -1,27 +1,33 @@
 """Exact and near-duplicate removal as Beam transforms around ``electra_data.dedup``.
 
+Documents are identified by ``document_id`` (key, then content hash), not by key alone: keys
+may collide (the same page id in two dumps), and "keep the smallest" must then still name one
+document, the same on every runner. Copies of one identical document (equal ids: the same
+document read twice) are duplicates: the first is kept, the others are rejected as duplicates of
+their own key.
+
 **Exact** (:class:`ExactDedup`): the normalised-text hashes of all documents are grouped with
-their *keys only*; each group names its smallest key the one to keep and points every other key
-at it; a join by document key then splits documents into kept and ``exact_duplicate``. The kept
+their *ids only*; each group names its smallest id the one to keep and points every other id
+at it; a join by document id then splits documents into kept and ``exact_duplicate``. The kept
 document does not depend on the runner or on bundle order.
 
 **Near** (:class:`NearDedup`):
 
 1. every document with at least ``ngram`` words gets a MinHash signature and one bucket key per
    LSH band (shorter ones skip this and only go through exact dedup);
-2. in each bucket, the (up to) ``_ANCHORS`` smallest keys are the anchors; every other member is
+2. in each bucket, the (up to) ``_ANCHORS`` smallest ids are the anchors; every other member is
    linked to the first anchor smaller than itself whose estimated Jaccard with it clears the
    threshold by the verification margin (``verify_margin``), and is a *borderline* candidate of
    every smaller anchor whose estimate lies within the margin (``verify=False``: linked to the
-   smallest key, unchecked). A bucket of m members yields at most ``_ANCHORS`` (m - 1) edges,
+   smallest id, unchecked). A bucket of m members yields at most ``_ANCHORS`` (m - 1) edges,
    never all pairs; edges found in several bands are merged (their highest similarity kept);
    borderline edges are kept only if the exact Jaccard of the two shingle-hash sets reaches
-   the threshold: a join by document key sends each endpoint's set to its edge;
+   the threshold: a join by document id sends each endpoint's set to its edge;
 3. connected components of the edges: ``rounds`` alternating large-star / small-star rounds
    (Kiveris et al. 2014), each a ``GroupByKey`` of edges by node, then one union-find over the
    few edges not yet in star form (see below); the representative of a component is its
-   smallest key;
-4. a join by document key keeps representatives and documents without edges, and rejects the
+   smallest id;
+4. a join by document id keeps representatives and documents without edges, and rejects the
    rest as ``near_duplicate``, ``{"duplicate_of": representative, "jaccard": similarity}``
    (exact if checked, else estimated; None if only linked through others: ``"via"`` then names
    the direct match and its similarity).
@@ -42,7 +48,7 @@ than held:
   so the edge set is a small fraction of the documents; a star round keeps or shrinks its size;
 - exact verification: a borderline edge gathers two shingle-hash sets (4 bytes a shingle, a
   book ~0.4 MB) in the group of that edge alone; documents without a borderline edge send
-  nothing beyond the join by key;
+  nothing beyond the join by id;
 - rounds: large-star/small-star converges in O(log^2 n) rounds; our edges already form stars
   around bucket anchors, so clusters of copies settle in 1-2 rounds; only long chains of
   successive edits need more (a chain of 100 documents in adversarial key order needs 7 rounds,
@@ -50,8 +56,9 @@ than held:
   settled; the edges of the rest (not yet star-shaped) go to one union-find, bounded by
   ``_MAX_RESIDUAL_EDGES``: beyond that the build fails, saying to raise ``rounds``, instead of
   running a worker out of memory;
-- exact dedup groups keys (~30 bytes), not documents: even a text copied a million times is a
-  ~30 MB group, streamed twice; the joins by document key hold one document each.
+- exact dedup groups ids (~70 bytes), not documents: even a text copied a million times is a
+  ~70 MB group, streamed twice; the joins by document id hold one document each (or the
+  copies of one document).
 
 :class:`~electra_data.pipelines.duplicates_report.DuplicatesReport` writes a deterministic
 sample of the clusters to ``duplicates.jsonl``.
@@ -69,6 +76,7 @@ from apache_beam import pvalue
 
 from electra_data.dedup import (
     band_keys,
+    document_id,
     estimated_jaccard,
     exact_jaccard,
     exact_key,
@@ -87,41 +95,46 @@ __all__ = ["DEFAULT_CC_ROUNDS", "DUPLICATE_REASONS", "ExactDedup", "NearDedup"]
 
 DUPLICATE_REASONS = ("exact_duplicate", "near_duplicate")
 DEFAULT_CC_ROUNDS = 4
-# A member that fails verification against the smallest key of its bucket is tried against the
+# A member that fails verification against the smallest id of its bucket is tried against the
 # next smallest, up to this many: in a bucket holding A < B < C with A~B, B~C but not A~C, C
-# still finds B (the chain's link), where comparing with the smallest key alone would lose it.
+# still finds B (the chain's link), where comparing with the smallest id alone would lose it.
 _ANCHORS = 4
-# Edges not in star form after the rounds are settled by one union-find in one worker: at ~100
-# bytes an edge this bounds it to ~10 MB; more means too few rounds for this corpus.
+# Edges not in star form after the rounds are settled by one union-find in one worker: at ~400
+# bytes an edge (two document ids) this bounds it to ~40 MB; more means too few rounds for this corpus.
 _MAX_RESIDUAL_EDGES = 100_000
 
 
-def _by_key(docs, label: str):
-    return docs | label >> beam.Map(lambda d: (d.key, d))
+DocId = tuple[str, str]  # document_id: (key, content hash)
 
 
-def _text_hash(doc: Document) -> tuple[str, str]:
+def _by_id(docs, label: str):
+    return docs | label >> beam.Map(lambda d: (document_id(d), d))
+
+
+def _text_hash(keyed: tuple[DocId, Document]) -> tuple[str, DocId]:
+    doc_id, doc = keyed
     with stage_timer("exact_key"):
-        return exact_key(doc.text), doc.key
+        return exact_key(doc.text), doc_id
 
 
-def _point_copies_to_smallest(group: tuple[str, Iterable[str]]) -> Iterator[tuple[str, str]]:
-    """(text hash, keys) -> (key, smallest key) for every key but the smallest."""
-    _, keys = group
-    kept = min(keys)
-    for key in keys:
-        if key != kept:
-            yield key, kept
+def _point_copies_to_smallest(group: tuple[str, Iterable[DocId]]) -> Iterator[tuple[DocId, DocId]]:
+    """(text hash, ids) -> (id, smallest id) for every id but the smallest."""
+    _, ids = group
+    kept = min(ids)
+    for doc_id in ids:
+        if doc_id != kept:
+            yield doc_id, kept
 
 
 def _split_exact(joined) -> Iterator:
-    _, grouped = joined
-    for doc in grouped["doc"]:
-        if not grouped["kept"]:
+    (key, _), grouped = joined
+    for i, doc in enumerate(grouped["doc"]):
+        if not grouped["kept"] and i == 0:
             yield doc
             continue
+        # documents with one id are identical: the first stays, the others are its copies
+        detail = {"duplicate_of": grouped["kept"][0][0] if grouped["kept"] else key}
         count_drop("exact_duplicate")
-        detail = {"duplicate_of": grouped["kept"][0]}
         yield pvalue.TaggedOutput(REJECTED, Rejected.of(doc, "exact_duplicate", detail))
 
 
@@ -129,16 +142,17 @@ class ExactDedup(beam.PTransform):
     """Documents -> (one document per normalised text, the other copies as rejected)."""
 
     def expand(self, docs):
-        kept_key = (
-            docs
+        keyed_docs = _by_id(docs, "IdDocs")
+        kept_id = (
+            keyed_docs
             | "TextHash" >> beam.Map(_text_hash)
-            | "GroupCopyKeys" >> beam.GroupByKey()
-            | "PointToSmallestKey" >> beam.FlatMap(_point_copies_to_smallest)
+            | "GroupCopyIds" >> beam.GroupByKey()
+            | "PointToSmallestId" >> beam.FlatMap(_point_copies_to_smallest)
         )
         out = (
-            {"doc": _by_key(docs, "KeyDocs"), "kept": kept_key}
+            {"doc": keyed_docs, "kept": kept_id}
             | "JoinCopies" >> beam.CoGroupByKey()
-            | "KeepSmallestKey" >> beam.FlatMap(_split_exact).with_outputs(REJECTED, main="kept")
+            | "KeepSmallestId" >> beam.FlatMap(_split_exact).with_outputs(REJECTED, main="kept")
         )
         return out.kept, out[REJECTED]
 
@@ -148,61 +162,61 @@ class _BandsFn(beam.DoFn):
         self._args = dict(num_perm=num_perm, seed=seed, ngram=ngram)
         self._bands, self._rows = bands, rows
 
-    def process(self, doc: Document) -> Iterator[tuple[bytes, tuple[str, bytes]]]:
+    def process(self, doc: Document) -> Iterator[tuple[bytes, tuple[DocId, bytes]]]:
         with stage_timer("minhash"):
             signature = minhash_signature(doc.text, **self._args)
             # None: too short to shingle, left to exact dedup
             buckets = [] if signature is None else band_keys(signature, self._bands, self._rows)
-        member = (doc.key, None if signature is None else signature.tobytes())  # bytes: cheap to shuffle
+        member = (document_id(doc), None if signature is None else signature.tobytes())  # bytes: cheap to shuffle
         for bucket in buckets:
             yield bucket, member
 
 
 def _link_to_anchors(
     bucket, threshold: float, margin: float | None
-) -> Iterator[tuple[tuple[str, str], float]]:
+) -> Iterator[tuple[tuple[DocId, DocId], float]]:
     """(bucket, members) -> ((member, anchor), estimated Jaccard) for candidate pairs.
 
     Each member is linked to the first smaller anchor whose estimate reaches ``threshold +
     margin``, after any smaller anchors whose estimate lies within ``margin`` of the threshold
-    (borderline: checked exactly later). ``margin=None`` (no verification): to the smallest key,
+    (borderline: checked exactly later). ``margin=None`` (no verification): to the smallest id,
     whatever the estimate. Two passes over the members (Beam groups are re-iterable): the
     anchors, then the links.
     """
     _, members = bucket
     anchors = heapq.nsmallest(_ANCHORS, members, key=itemgetter(0))
-    anchors = [(key, np.frombuffer(sig, dtype=np.uint32)) for key, sig in anchors]
-    for key, sig in members if len(anchors) > 1 else ():  # a bucket of one: nearly all of them
+    anchors = [(doc_id, np.frombuffer(sig, dtype=np.uint32)) for doc_id, sig in anchors]
+    for doc_id, sig in members if len(anchors) > 1 else ():  # a bucket of one: nearly all of them
         sig = np.frombuffer(sig, dtype=np.uint32)
         for anchor, anchor_sig in anchors:
-            if anchor >= key:
+            if anchor >= doc_id:
                 break
             similarity = estimated_jaccard(sig, anchor_sig)
             if margin is None or similarity >= threshold + margin:
-                yield (key, anchor), similarity
+                yield (doc_id, anchor), similarity
                 break
             if similarity >= threshold - margin:
-                yield (key, anchor), similarity
+                yield (doc_id, anchor), similarity
 
 
-def _borderline(edge: tuple[tuple[str, str], float], _partitions: int, upper: float) -> int:
+def _borderline(edge: tuple[tuple[DocId, DocId], float], _partitions: int, upper: float) -> int:
     """Partition 1 for an edge whose estimate is below the band's top (LinkToAnchors emits
     nothing below its bottom), 0 for one that clears it."""
     return int(edge[1] < upper)
 
 
-def _send_shingles(joined, ngram: int) -> Iterator[tuple[tuple[str, str], tuple[str, bytes]]]:
-    """(key, {doc, edge}) -> (edge, (key, shingle set)) for each borderline edge of the document."""
-    key, grouped = joined
+def _send_shingles(joined, ngram: int) -> Iterator[tuple[tuple[DocId, DocId], tuple[DocId, bytes]]]:
+    """(id, {doc, edge}) -> (edge, (id, shingle set)) for each borderline edge of the document."""
+    doc_id, grouped = joined
     edges = grouped["edge"]
     if edges:  # nearly every document has none: nothing to compute or send
         with stage_timer("verify"):
             shingle_bytes = shingle_set(grouped["doc"][0].text, ngram).tobytes()
         for edge in edges:
-            yield edge, (key, shingle_bytes)
+            yield edge, (doc_id, shingle_bytes)
 
 
-def _check_exactly(group, threshold: float) -> Iterator[tuple[tuple[str, str], float]]:
+def _check_exactly(group, threshold: float) -> Iterator[tuple[tuple[DocId, DocId], float]]:
     """(edge, the two endpoints' shingle sets) -> (edge, exact Jaccard) if it reaches threshold."""
     edge, ends = group
     with stage_timer("verify"):
@@ -246,7 +260,7 @@ class _BoundedUnionFind(beam.CombineFn):
     def merge_accumulators(self, accumulators) -> list:
         return self._checked([e for acc in accumulators for e in acc])
 
-    def extract_output(self, edges: list) -> dict[str, str]:
+    def extract_output(self, edges: list) -> dict[DocId, DocId]:
         return {node: root for node, root in union_find_min(edges).items() if node != root}
 
     def _checked(self, edges: list) -> list:
@@ -272,7 +286,7 @@ def _settle(joined) -> Iterator:
             yield pvalue.TaggedOutput("residual", (node, parent))
 
 
-def _label_leaf(edge: tuple[str, str], rest: dict[str, str]) -> tuple[str, str]:
+def _label_leaf(edge: tuple[DocId, DocId], rest: dict[DocId, DocId]) -> tuple[DocId, DocId]:
     node, parent = edge
     return node, rest.get(parent, parent)
 
@@ -310,25 +324,29 @@ class _ConnectedComponents(beam.PTransform):
         return (leaves, rest) | "Labels" >> beam.Flatten()
 
 
-def _near_detail(representative: str, matches: Iterable[tuple[str, float]]) -> dict:
+def _near_detail(representative: DocId, matches: Iterable[tuple[DocId, float]]) -> dict:
+    """The reject's detail, naming documents by key (ids are for choosing, keys for people)."""
     matches = dict(matches)
     if representative in matches:
-        return {"duplicate_of": representative, "jaccard": round(matches[representative], 3)}
-    detail: dict = {"duplicate_of": representative, "jaccard": None}
+        return {"duplicate_of": representative[0], "jaccard": round(matches[representative], 3)}
+    detail: dict = {"duplicate_of": representative[0], "jaccard": None}
     if matches:
         via, similarity = max(matches.items(), key=lambda m: (m[1], m[0]))
-        detail["via"] = [via, round(similarity, 3)]
+        detail["via"] = [via[0], round(similarity, 3)]
     return detail
 
 
 def _split_near(joined) -> Iterator:
-    _, grouped = joined
-    for doc in grouped["doc"]:
-        if not grouped["rep"]:
+    (key, _), grouped = joined
+    for i, doc in enumerate(grouped["doc"]):
+        if not grouped["rep"] and i == 0:
             yield doc
             continue
+        if grouped["rep"]:
+            detail = _near_detail(grouped["rep"][0], grouped["match"])
+        else:  # documents with one id are identical: the first stays, the others are its copies
+            detail = {"duplicate_of": key, "jaccard": 1.0}
         count_drop("near_duplicate")
-        detail = _near_detail(grouped["rep"][0], grouped["match"])
         yield pvalue.TaggedOutput(REJECTED, Rejected.of(doc, "near_duplicate", detail))
 
 
@@ -367,7 +385,7 @@ class NearDedup(beam.PTransform):
         self._bands_fn = _BandsFn(num_perm, seed, ngram, *lsh_params(threshold, num_perm))
 
     def expand(self, docs):
-        keyed_docs = _by_key(docs, "KeyDocs")
+        keyed_docs = _by_id(docs, "IdDocs")
         edges = (
             docs
             | "MinHashBands" >> beam.ParDo(self._bands_fn)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import math
 import random
 from collections.abc import Iterator
 
@@ -12,6 +11,7 @@ import numpy as np
 from apache_beam import pvalue
 from tokenizers import Tokenizer
 
+from electra_data.dedup import document_id
 from electra_data.documents import Document, stable_hash, stable_unit
 from electra_data.packing import pack_document, tokenize_document
 from electra_data.shards import ids_dtype
@@ -21,46 +21,68 @@ from electra_data.pipelines.metrics import stage_timer
 __all__ = ["STATS", "TrainVocab", "PackExamples"]
 
 
-class _SmallestWithinBudget(beam.CombineFn):
-    """(hash, text) -> the texts of smallest hash, as many as fit ``max_docs`` and ``max_bytes``.
+class _Entry:
+    """A sampled text in the heap, which pops the largest rank first (``<`` is reversed)."""
 
-    The result is the longest run of texts in hash order that fits both limits, whatever the
+    __slots__ = ("rank", "text", "size")
+
+    def __init__(self, rank, text: str, size: int):
+        self.rank, self.text, self.size = rank, text, size
+
+    def __lt__(self, other: _Entry) -> bool:
+        return self.rank > other.rank
+
+
+class _SmallestWithinBudget(beam.CombineFn):
+    """(rank, text) -> the texts of smallest rank, as many as fit ``max_docs`` and ``max_bytes``.
+
+    The result is the longest run of texts in rank order that fits both limits, whatever the
     order of inputs and bundles: an accumulator holds every text it saw below its ``cutoff``
-    (the smallest hash it had to evict), and nothing at or above it can return, since the texts
-    before it already filled the budget.
+    (the smallest rank it had to evict), and nothing at or above it can return, since the texts
+    before it already filled the budget. This needs ranks that order the documents totally:
+    texts of equal rank are taken as copies of one document, and enter the sample all together
+    or not at all (taking some would leave a copy at the cutoff that a later merge drops).
     """
 
     def __init__(self, max_docs: int, max_bytes: int):
         self._max_docs, self._max_bytes = max_docs, max_bytes
 
     def create_accumulator(self):
-        return [], 0, math.inf  # max-heap of (-hash, text, bytes), their bytes, cutoff
+        return [], 0, None  # heap of _Entry, their bytes, cutoff (None: nothing evicted yet)
 
     def add_input(self, acc, element):
         heap, total, cutoff = acc
-        hash_, text = element
-        if hash_ >= cutoff:
+        rank, text = element
+        if cutoff is not None and rank >= cutoff:
             return acc
         size = len(text.encode("utf-8"))
-        heapq.heappush(heap, (-hash_, text, size))
+        heapq.heappush(heap, _Entry(rank, text, size))
         return self._trim(heap, total + size, cutoff)
 
     def merge_accumulators(self, accumulators):
         accumulators = list(accumulators)
-        cutoff = min(c for _, _, c in accumulators)
-        heap = [entry for h, _, _ in accumulators for entry in h if -entry[0] < cutoff]
+        cutoff = min((c for _, _, c in accumulators if c is not None), default=None)
+        heap = [e for h, _, _ in accumulators for e in h if cutoff is None or e.rank < cutoff]
         heapq.heapify(heap)
-        return self._trim(heap, sum(size for *_, size in heap), cutoff)
+        return self._trim(heap, sum(e.size for e in heap), cutoff)
 
     def extract_output(self, acc) -> list[str]:
-        return [text for _, text, _ in sorted(acc[0], reverse=True)]  # by increasing hash
+        return [e.text for e in sorted(acc[0], key=lambda e: e.rank)]
 
     def _trim(self, heap, total, cutoff):
         while len(heap) > self._max_docs or total > self._max_bytes:
-            negative_hash, _, size = heapq.heappop(heap)
-            total -= size
-            cutoff = min(cutoff, -negative_hash)
+            evicted = heapq.heappop(heap)
+            total -= evicted.size
+            while heap and heap[0].rank == evicted.rank:  # its copies go with it
+                total -= heapq.heappop(heap).size
+            cutoff = evicted.rank  # below the old cutoff: the heap holds only ranks below it
         return heap, total, cutoff
+
+
+def _sample_element(doc: Document, seed: int) -> tuple[tuple, str]:
+    """(rank, text) for the vocab sample: a seeded hash of the key, then the document id, which
+    breaks ties between documents that share a key in a total order, the same on every runner."""
+    return (stable_hash(seed, "vocab", doc.key), *document_id(doc)), doc.text
 
 
 def _train(texts: list[str], vocab_size: int, lowercase: bool) -> str:
@@ -71,9 +93,9 @@ def _train(texts: list[str], vocab_size: int, lowercase: bool) -> str:
 class TrainVocab(beam.PTransform):
     """Documents -> one tokenizer (as its JSON string) trained on a bounded, seeded sample.
 
-    The sample is the documents of smallest hash(seed, key), as many as fit ``sample_docs`` and
-    ``sample_mb`` MB of UTF-8 text: uniform, the same on every runner, and bounded in memory
-    whatever the documents' length (50,000 books would be ~25 GB).
+    The sample is the documents of smallest hash(seed, key) (ties: by ``document_id``), as many as
+    fit ``sample_docs`` and ``sample_mb`` MB of UTF-8 text: uniform, the same on every runner, and
+    bounded in memory whatever the documents' length (50,000 books would be ~25 GB).
     """
 
     def __init__(self, *, vocab_size: int, lowercase: bool, sample_docs: int, sample_mb: float, seed: int):
@@ -83,10 +105,9 @@ class TrainVocab(beam.PTransform):
         self._seed = seed
 
     def expand(self, docs):
-        seed = self._seed
         return (
             docs
-            | "HashForSample" >> beam.Map(lambda d: (stable_hash(seed, "vocab", d.key), d.text))
+            | "HashForSample" >> beam.Map(_sample_element, self._seed)
             | "SampleDocs" >> beam.CombineGlobally(self._sample)
             | "TrainWordPiece" >> beam.Map(_train, self._vocab_size, self._lowercase)
         )
@@ -139,11 +160,14 @@ class _PackFn(beam.DoFn):
                 rng=random.Random(f"{self._seed}:{doc.key}"),
             )
             split = self._split(doc.key, holdout_key)
+            # the document id, not the key alone: documents that share a key (two dumps of one
+            # wiki) would give equal order keys, and their order in a shard would be the runner's
+            doc_id = document_id(doc)
             packed = 0
             for i, (input_ids, segment_a_length) in enumerate(examples):
                 packed += len(input_ids) - (2 if segment_a_length == len(input_ids) else 3)
                 ids_bytes = np.asarray(input_ids, dtype=self._dtype).tobytes()
-                yield split, (stable_hash(self._seed, doc.key, i), ids_bytes, segment_a_length)
+                yield split, (stable_hash(self._seed, *doc_id, i), ids_bytes, segment_a_length)
         unk = self._ids["unk"]
         yield pvalue.TaggedOutput(STATS, ("words", len(doc.text.split())))
         yield pvalue.TaggedOutput(STATS, ("tokens", sum(len(s) for s in ids)))
@@ -156,8 +180,9 @@ class PackExamples(beam.PTransform):
 
     Documents, not examples, are split between train and validation, so that no document is in
     both. When ``validation_fraction`` > 0 the document of smallest hash is always held out, so a
-    small corpus still has a validation split. ``order key`` (a hash of the document key and the
-    example's index) assigns examples to shards and fixes their order inside a shard.
+    small corpus still has a validation split (documents that share a key share a split). ``order
+    key`` (a hash of the document id and the example's index) assigns examples to shards and fixes
+    their order inside a shard.
     """
 
     def __init__(self, tokenizer, *, max_seq_length: int, seed: int, validation_fraction: float):

@@ -8,6 +8,7 @@ from electra_data.dedup import (
     MINHASH_SCHEME,
     band_keys,
     catch_probability,
+    document_id,
     estimated_jaccard,
     exact_jaccard,
     exact_key,
@@ -24,6 +25,7 @@ from electra_data.dedup import (
     union_find_min,
     verify_margin,
 )
+from electra_data.documents import Document
 from corpus_text import book_paragraphs
 
 ARGS = dict(num_perm=128, seed=7, ngram=5)
@@ -175,3 +177,13 @@ def test_star_rounds_turn_a_scrambled_path_into_one_star():
 def test_union_find_min_labels_components_by_their_smallest_node():
     labels = union_find_min([("d", "c"), ("c", "b"), ("z", "y"), ("b", "e")])
     assert labels == {"b": "b", "c": "b", "d": "b", "e": "b", "y": "y", "z": "y"}
+
+
+def test_document_id_orders_by_key_then_tells_apart_every_field():
+    doc = Document("wiki:12", "wiki", "Title", "Some text.")
+    assert document_id(doc) == document_id(Document(*doc))  # copies of one document share it
+    assert document_id(doc) < document_id(doc._replace(key="wiki:13", text="A"))  # the key first
+    # documents that share a key (two dumps) differ in it by any field, parts' boundaries included
+    variants = [doc._replace(text="Other text."), doc._replace(title="Title2"), doc._replace(source="books"),
+                doc._replace(title="TitleS", text="ome text.")]
+    assert len({document_id(d) for d in [doc, *variants]}) == 5

@@ -10,10 +10,24 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from electra_data.dedup import estimated_jaccard, exact_jaccard, minhash_signature, shingle_set, verify_margin
+from electra_data.dedup import (
+    document_id,
+    estimated_jaccard,
+    exact_jaccard,
+    minhash_signature,
+    shingle_set,
+    union_find_min,
+    verify_margin,
+)
 from electra_data.documents import Document
 from electra_data.pipelines import dedup as dedup_module
-from electra_data.pipelines.dedup import ExactDedup, NearDedup, _ConnectedComponents, _link_to_anchors
+from electra_data.pipelines.dedup import (
+    ExactDedup,
+    NearDedup,
+    _BoundedUnionFind,
+    _ConnectedComponents,
+    _link_to_anchors,
+)
 from electra_data.pipelines.duplicates_report import DuplicatesReport
 from corpus_text import book_paragraphs
 
@@ -210,3 +224,65 @@ def test_duplicates_report_samples_clusters_with_excerpts(passages, tmp_path):
     assert exact_cluster["removed"] == [
         {"key": "k:z", "title": "k:z", "reason": "exact_duplicate", "jaccard": 1.0, "excerpt": passages[5][:200]}
     ]
+
+
+def _rejects(pcoll, label):
+    return pcoll | label >> beam.Map(lambda r: (r.key, r.excerpt[:20], r.reason, r.detail["duplicate_of"]))
+
+
+def test_exact_dedup_with_colliding_keys_loses_no_text_whatever_the_order(passages):
+    # Two dumps of one wiki: page ids collide. Before documents were told apart by content too,
+    # w:2's other text went with its duplicate, and the copy kept among equal keys was the runner's.
+    a, b, c = passages[:3]
+    docs = [_doc("w:1", a), _doc("w:2", a.upper()), _doc("w:2", b)]
+    docs += [_doc("w:3", c), _doc("w:3", c.replace("\n\n", "\n\n\n"))]
+    docs.append(_doc("w:2", b))  # the same document read twice
+    kept_c, dropped_c = sorted(docs[3:5], key=document_id)  # one normalised text, one key
+    for seed in (0, 1, 2):
+        random.Random(seed).shuffle(docs)
+        with _pipeline() as p:
+            kept, rejected = p | beam.Create(docs) | ExactDedup()
+            assert_that(kept | beam.Map(lambda d: d.text), equal_to([a, b, kept_c.text]), label="kept")
+            assert_that(_rejects(rejected, "R"), equal_to([
+                ("w:2", a.upper()[:20], "exact_duplicate", "w:1"),
+                ("w:2", b[:20], "exact_duplicate", "w:2"),
+                ("w:3", dropped_c.text[:20], "exact_duplicate", "w:3"),
+            ]), label="rejected")
+
+
+def test_near_dedup_with_colliding_keys_keeps_the_smallest_id_and_loses_no_text(passages):
+    # k:5 holds an unrelated text and one near k:1's; k:7 holds a text and its edited copy.
+    docs = [_doc("k:5", passages[0]), _doc("k:5", _edit(passages[1])), _doc("k:1", passages[1])]
+    pair = [_doc("k:7", passages[2]), _doc("k:7", _edit(passages[2]))]
+    docs += pair + [_doc("k:9", passages[3]), _doc("k:9", passages[3])]  # and a document read twice
+    kept_pair, dropped_pair = sorted(pair, key=document_id)
+    for seed in (0, 1):
+        random.Random(seed).shuffle(docs)
+        with _pipeline() as p:
+            kept, rejected = p | beam.Create(docs) | NearDedup(**NEAR)
+            assert_that(kept | beam.Map(lambda d: d.text), equal_to(
+                [passages[0], passages[1], kept_pair.text, passages[3]]), label="kept")
+            assert_that(_rejects(rejected, "R"), equal_to([
+                ("k:5", passages[1][:20], "near_duplicate", "k:1"),
+                ("k:7", dropped_pair.text[:20], "near_duplicate", "k:7"),
+                ("k:9", passages[3][:20], "near_duplicate", "k:9"),
+            ]), label="rejected")
+
+
+def test_residual_union_find_is_the_same_however_edges_are_split_and_merged():
+    ids = [(f"w:{i % 7}", f"{i:032x}") for i in range(40)]  # keys collide, ids do not
+    rng = random.Random(3)
+    edges = [tuple(sorted(rng.sample(ids, 2), reverse=True)) for _ in range(30)]
+    fn = _BoundedUnionFind(rounds=1)
+    results = []
+    for seed in range(5):
+        shuffled = random.Random(seed).sample(edges, len(edges))
+        accumulators = []
+        for part in range(seed + 1):
+            acc = fn.create_accumulator()
+            for edge in shuffled[part :: seed + 1]:
+                acc = fn.add_input(acc, edge)
+            accumulators.append(acc)
+        results.append(fn.extract_output(fn.merge_accumulators(accumulators[::-1])))
+    assert all(r == results[0] for r in results)
+    assert results[0] == {n: r for n, r in union_find_min(edges).items() if n != r}

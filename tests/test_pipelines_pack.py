@@ -1,6 +1,8 @@
 """Tokenize + pack and shard writing as Beam transforms, on real text (local runner)."""
 
+import itertools
 import random
+from operator import itemgetter
 
 import apache_beam as beam
 import pyarrow as pa
@@ -10,7 +12,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from electra_data.documents import Document
-from electra_data.pipelines.tokenize import PackExamples, _SmallestWithinBudget
+from electra_data.pipelines.tokenize import PackExamples, _SmallestWithinBudget, _sample_element
 from electra_data.pipelines.write import WriteShards
 from electra_data.shards import ids_dtype
 from electra_data.sentences import split_paragraphs, split_sentences
@@ -104,3 +106,50 @@ def test_vocab_sample_is_the_longest_hash_prefix_within_both_limits_whatever_the
             rng = random.Random(seed)
             assert _combine(_SmallestWithinBudget(max_docs=1000, max_bytes=budget), elements, parts, rng) == by_hash[:k]
             assert _combine(_SmallestWithinBudget(max_docs=40, max_bytes=10**9), elements, parts, rng) == by_hash[:40]
+
+
+def _whole_groups_within(elements, max_docs, max_bytes):
+    """The reference for the vocab sample: sort by rank and take whole groups of equal rank (copies
+    of one document) while both limits hold."""
+    taken, size = [], 0
+    for _, group in itertools.groupby(sorted(elements, key=itemgetter(0)), key=itemgetter(0)):
+        texts = [t for _, t in group]
+        size += sum(len(t.encode()) for t in texts)
+        if len(taken) + len(texts) > max_docs or size > max_bytes:
+            break
+        taken += texts
+    return taken
+
+
+def test_vocab_sample_with_colliding_keys_is_a_sort_whatever_the_partition():
+    # Two dumps of one wiki give the same page ids: 3 documents per key, and some documents twice.
+    texts = book_paragraphs("35-0.txt", start=10, count=150)
+    docs = [Document(f"wiki:{i % 50}", "wiki", f"page {i % 50}", t) for i, t in enumerate(texts)]
+    docs += docs[:12]
+    elements = [_sample_element(d, seed=7) for d in docs]
+    sizes = sorted(len(t.encode()) for t in texts)
+    # at seed 7 the 37th and 38th documents by rank are copies of one: neither is taken
+    assert len(_whole_groups_within(elements, 37, 10**9)) == 36
+    for max_docs, max_bytes in [(50, 10**9), (1000, sum(sizes[:60])), (37, 10**9)]:
+        expected = _whole_groups_within(elements, max_docs, max_bytes)
+        assert 10 < len(expected) < len(docs)  # a limit binds
+        for seed in range(8):
+            for parts in (1, 2, 5, 13):
+                got = _combine(_SmallestWithinBudget(max_docs, max_bytes), elements, parts, random.Random(seed))
+                assert got == expected, (max_docs, seed, parts)
+
+
+def _pack(docs, tokenizer, out_dir):
+    with BeamTestPipeline(runner=FnApiRunner()) as p:
+        tok = p | "Tok" >> beam.Create([tokenizer.to_str()])
+        examples, _ = p | beam.Create(docs) | PackExamples(tok, max_seq_length=64, seed=5, validation_fraction=0.0)
+        _ = examples | WriteShards(str(out_dir), tok, num_shards=2, shard_size_mb=64)
+        assert_that(examples | "OrderKeys" >> beam.Map(lambda e: e[1][0]) | beam.combiners.Count.PerElement()
+                    | beam.Filter(lambda kv: kv[1] > 1), equal_to([]), label="distinct")
+    return {f.name: f.read_bytes() for f in sorted((out_dir / "train").iterdir())}
+
+
+def test_documents_sharing_a_key_get_distinct_order_keys_and_the_same_shards_in_any_order(docs, tokenizer, tmp_path):
+    shared = [d._replace(key="b:0") for d in docs]  # colliding keys: order keys must still differ
+    first = _pack(shared, tokenizer, tmp_path / "a")
+    assert first == _pack(shared[::-1], tokenizer, tmp_path / "b")

@@ -1,6 +1,7 @@
 """`electra-data verify` / `inspect` / `vocab` on a real build of the bundled Wikipedia sample."""
 
 import errno
+import hashlib
 import json
 import shutil
 
@@ -138,3 +139,119 @@ def test_a_full_disk_is_a_message_and_leaves_no_manifest(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert "the disk is full" in result.output and "Traceback" not in result.output
     assert not (out / "manifest.json").exists()
+
+
+def _cli_error(command, path):
+    """Run a command expecting a user error: exit 1, one line, no traceback; returns that line."""
+    result = runner.invoke(data_app, [command, str(path)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_an_edited_vocab_line_is_named_with_both_checksums(copy):
+    vocab = copy / "tokenizer" / "vocab.txt"
+    lines = vocab.read_text(encoding="utf-8").splitlines()
+    lines[1000] = lines[1000] + "x"
+    vocab.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    recorded = _manifest(copy)["tokenizer"]["vocab_sha256"]
+    edited = hashlib.sha256(vocab.read_bytes()).hexdigest()
+    line = _cli_error("verify", copy)
+    assert f"tokenizer/vocab.txt: vocab_sha256 is {edited}, but manifest.json records {recorded}" in line
+
+
+def test_an_appended_vocab_line_is_a_vocab_size_mismatch(copy):
+    with open(copy / "tokenizer" / "vocab.txt", "a", encoding="utf-8") as f:
+        f.write("extra\n")
+    line = _cli_error("verify", copy)
+    assert "tokenizer/vocab.txt: vocab_size is 3001, but manifest.json records 3000" in line
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("vocab_size", 2999, "tokenizer/tokenizer.json: vocab_size is 3000, but manifest.json records 2999"),
+        ("special_tokens", {"pad": 0, "unk": 1, "cls": 3, "sep": 2, "mask": 4}, "tokenizer/tokenizer.json: special_tokens is"),
+        ("lowercase", False, "tokenizer/tokenizer.json: lowercase is True, but manifest.json records False"),
+    ],
+)
+def test_tokenizer_facts_the_manifest_records_are_checked(copy, field, value, message):
+    manifest = _manifest(copy)
+    manifest["tokenizer"][field] = value
+    write_manifest(str(copy), manifest)
+    assert message in _cli_error("verify", copy)
+
+
+def test_tokenizer_files_are_checked_each_and_one_is_enough(copy):
+    (copy / "tokenizer" / "tokenizer.json").unlink()
+    (copy / "tokenizer" / "tokenizer_config.json").write_text("[1")
+    assert "tokenizer_config.json: not readable JSON" in _cli_error("verify", copy)
+    (copy / "tokenizer" / "tokenizer_config.json").unlink()
+    assert runner.invoke(data_app, ["verify", str(copy)]).exit_code == 0  # vocab.txt alone matches
+    (copy / "tokenizer" / "vocab.txt").unlink()
+    assert "tokenizer: no tokenizer.json or vocab.txt" in _cli_error("verify", copy)
+
+
+def _parent(manifest, path):
+    for key in path[:-1]:
+        manifest = manifest[key]
+    return manifest
+
+
+def _set(path, value):
+    return lambda manifest: _parent(manifest, path).__setitem__(path[-1], value)
+
+
+def _delete(path):
+    return lambda manifest: _parent(manifest, path).__delitem__(path[-1])
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: [], "manifest.json: a manifest is a JSON object, this is []"),
+        (lambda m: 3, "manifest.json: a manifest is a JSON object, this is 3"),
+        (_delete(["shards"]), "manifest.json: shards is missing"),
+        (_set(["shards"], {}), "manifest.json: shards must be an array, got {}"),
+        (_set(["shards", 0, "examples"], "12"), 'manifest.json: shards[0].examples must be a non-negative integer, got "12"'),
+        (_set(["shards", 1, "path"], 5), "manifest.json: shards[1].path must be a string, got 5"),
+        (_set(["shards", 2, "bytes"], 1.5), "manifest.json: shards[2].bytes must be a non-negative integer, got 1.5"),
+        (_set(["shards", 0, "split"], "test"), "manifest.json: shards[0].split must be one of train, validation"),
+        (_set(["shards", 0], None), "manifest.json: shards[0] must be an object, got null"),
+        (_delete(["shards", 0, "sha256"]), "manifest.json: shards[0].sha256 is missing"),
+        (_set(["tokenizer"], None), "manifest.json: tokenizer must be an object, got null"),
+        (_delete(["tokenizer", "special_tokens", "cls"]), "manifest.json: tokenizer.special_tokens.cls is missing"),
+        (_set(["tokenizer", "vocab_size"], 0), "manifest.json: tokenizer.vocab_size must be a positive integer, got 0"),
+        (_set(["max_seq_length"], True), "manifest.json: max_seq_length must be a positive integer, got true"),
+        (_delete(["splits", "validation"]), "manifest.json: splits.validation is missing"),
+        (_set(["splits", "train", "tokens"], -1), "manifest.json: splits.train.tokens must be a non-negative integer"),
+        (_set(["shards", 0, "path"], "train/\x00.arrow"), "manifest.json: path 'train/\\x00.arrow' leaves the dataset directory"),
+        (_set(["tokenizer", "path"], "/etc"), "manifest.json: path '/etc' leaves the dataset directory"),
+    ],
+)
+@pytest.mark.parametrize("command", ["verify", "inspect"])
+def test_a_damaged_manifest_is_one_message_naming_the_field(copy, command, edit, message):
+    manifest = _manifest(copy)
+    edited = edit(manifest)
+    (copy / "manifest.json").write_text(json.dumps(manifest if edited is None else edited))
+    line = _cli_error(command, copy)
+    assert message in line
+    if "leaves" not in message and "JSON object" not in message:
+        assert "rebuild the dataset with electra-data build" in line
+
+
+def test_a_shard_listed_twice_is_refused(copy):
+    manifest = _manifest(copy)
+    first = manifest["shards"][0]
+    manifest["shards"].append(first)
+    manifest["splits"][first["split"]]["examples"] += first["examples"]
+    manifest["splits"][first["split"]]["tokens"] += first["tokens"]
+    write_manifest(str(copy), manifest)
+    assert f"manifest.json: {first['path']} is listed twice" in _cli_error("verify", copy)
+
+
+def test_an_unreadable_manifest_is_a_message(copy):
+    (copy / "manifest.json").unlink()
+    (copy / "manifest.json").mkdir()
+    assert "manifest.json: cannot be read" in _cli_error("verify", copy)

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from transformers import AutoTokenizer
@@ -86,3 +87,26 @@ def test_training_is_deterministic():
     paragraphs = book_paragraphs(count=400)
     shas = {vocab_sha256(train_wordpiece(paragraphs, vocab_size=1500, lowercase=True)) for _ in range(3)}
     assert len(shas) == 1
+
+
+def test_a_broken_tokenizer_config_is_named(tokenizer, tmp_path):
+    directory = _save(tokenizer, tmp_path / "tok")
+    config = directory / "tokenizer_config.json"
+    config.write_text("[1")
+    with pytest.raises(UserError, match=r"tokenizer_config.json: not readable JSON .*; fix or delete it"):
+        load_tokenizer(directory / "vocab.txt")
+    config.write_text("[]")
+    with pytest.raises(UserError, match=r"tokenizer_config.json: must be a JSON object"):
+        load_tokenizer(directory / "vocab.txt")
+
+
+def test_an_unreadable_vocab_is_named(tokenizer, tmp_path, monkeypatch):
+    directory = _save(tokenizer, tmp_path / "tok")
+    (directory / "tokenizer_config.json").unlink()
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    with pytest.raises(UserError, match=r"vocab.txt: cannot be read \(Permission denied\)"):
+        load_tokenizer(directory / "vocab.txt")
