@@ -15,32 +15,108 @@ from __future__ import annotations
 import re
 
 from electra_data.errors import CorpusError
+from electra_data.wiki import is_export
 
-__all__ = ["decode_text", "strip_gutenberg", "unwrap_paragraphs", "book_title", "read_book"]
+__all__ = [
+    "text_encoding", "decode_utf8", "decode_text", "not_text", "strip_gutenberg", "unwrap_paragraphs", "book_title",
+    "read_book",
+]
 
-_BOM = b"\xef\xbb\xbf"
+# Byte-order marks, UTF-32 first: the UTF-32LE mark begins with the UTF-16LE one.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8"),
+)
+# What a file holds when it starts with these bytes, and how to get text out of it.
+_NOT_TEXT = (
+    (b"\x1f\x8b", "gzip-compressed data", "decompress it (gunzip)"),
+    (b"BZh", "bz2-compressed data", "decompress it (bunzip2); if it is a MediaWiki dump, read it with --corpus wiki or wiki+books"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data", "decompress it (unzstd)"),
+    (b"\xfd7zXZ\x00", "xz-compressed data", "decompress it (unxz)"),
+    (b"PK\x03\x04", "a zip archive", "extract it (unzip)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7z archive", "extract it (7z x)"),
+    (b"%PDF-", "a PDF document", "extract its text first (e.g. pdftotext)"),
+)
+
+
+def text_encoding(data: bytes) -> str:
+    """The encoding a byte-order mark names (``utf-8``, ``utf-16``, ``utf-32``); ``utf-8`` without one."""
+    return next((encoding for bom, encoding in _BOMS if data.startswith(bom)), "utf-8")
+
+
+def not_text(data: bytes) -> tuple[str, str] | None:
+    """Say what a file is when it is no plain text: ``(what it is, what to do)``, else None.
+
+    Judged by its first bytes: an archive or compressed file by its magic number, a MediaWiki
+    export by its root element, other binary data by NUL bytes (which no text file holds).
+    """
+    for magic, what, advice in _NOT_TEXT:
+        if data.startswith(magic):
+            return what, advice
+    if is_export(data[:4096]):
+        return "a MediaWiki XML dump", "read dumps with --corpus wiki, or with --corpus wiki+books beside books"
+    if text_encoding(data) == "utf-8" and b"\x00" in data[:4096]:
+        return "binary data (it holds NUL bytes)", (
+            "give a plain-text file; if it is UTF-16 text without a byte-order mark, "
+            "convert it first (`iconv -f UTF-16LE -t UTF-8`)"
+        )
+    return None
+
+
+def decode_utf8(data: bytes, source: str, unit: str = "file") -> str:
+    """Decode UTF-8 bytes, dropping a leading UTF-8 byte-order mark.
+
+    For what is read piece by piece (a line of JSONL): only a whole file can be UTF-16 or UTF-32.
+
+    Args:
+        data: The bytes of a file, or of a ``unit`` of one (``"line"``).
+        source: Where the bytes are, for the error message.
+        unit: What ``data`` is, for the error message.
+
+    Returns:
+        The text, line endings untouched.
+
+    Raises:
+        CorpusError: The bytes are not valid UTF-8; the message gives the byte offset in the
+            ``unit`` and a fix that fits the bytes.
+    """
+    skip = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        return data[skip:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        encoding = text_encoding(data)
+        if encoding != "utf-8":
+            name = encoding.upper()
+            advice = f"it is {name} text (it starts with a byte-order mark): convert it to UTF-8 (`iconv -f {name} -t UTF-8`)"
+        elif refusal := not_text(data):
+            advice = f"it looks like {refusal[0]}: {refusal[1]}"
+        else:  # text in a legacy 8-bit encoding, most often Windows-1252 or Latin-1
+            advice = "re-encode it as UTF-8 (e.g. `iconv -f cp1252 -t utf-8` for Windows or Latin-1 text)"
+        raise CorpusError(f"{source}: invalid UTF-8 at byte {skip + err.start} of the {unit} ({err.reason}); {advice}") from None
 
 
 def decode_text(data: bytes, source: str) -> str:
-    """Decode UTF-8 bytes, dropping a leading byte-order mark.
+    """Decode a whole text file: UTF-8, or UTF-16 or UTF-32 when a byte-order mark says so.
 
     Args:
         data: The raw file contents.
         source: The file name, for the error message.
 
     Returns:
-        The text, line endings untouched.
+        The text without its byte-order mark, line endings untouched.
 
     Raises:
-        CorpusError: The bytes are not valid UTF-8; the message gives the byte offset.
+        CorpusError: The bytes do not decode; the message gives the byte offset and a fix.
     """
-    skip = len(_BOM) if data.startswith(_BOM) else 0
+    encoding = text_encoding(data)
+    if encoding == "utf-8":
+        return decode_utf8(data, source)
     try:
-        return data[skip:].decode("utf-8")
+        return data.decode(encoding)  # the codec reads the byte order from the mark and drops it
     except UnicodeDecodeError as err:
         raise CorpusError(
-            f"{source}: invalid UTF-8 at byte {skip + err.start} ({err.reason}); re-encode the "
-            "file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8`) or pass --on-error skip to skip it"
+            f"{source}: invalid {encoding.upper()} at byte {err.start} of the file ({err.reason}), after a "
+            f"{encoding.upper()} byte-order mark; re-save the file as UTF-8"
         ) from None
 
 
@@ -172,7 +248,7 @@ def read_book(data: bytes, source: str) -> tuple[str | None, str]:
     """Decode a book file and return its title and cleaned body.
 
     Args:
-        data: The raw file contents (UTF-8, with or without a BOM).
+        data: The raw file contents: UTF-8 (with or without a BOM), or UTF-16 or UTF-32 with one.
         source: The file name, for error messages.
 
     Returns:
@@ -180,7 +256,11 @@ def read_book(data: bytes, source: str) -> tuple[str | None, str]:
         Gutenberg header and footer, its paragraphs unwrapped.
 
     Raises:
-        CorpusError: The file is not valid UTF-8.
+        CorpusError: The file is no plain text (compressed, an archive, a MediaWiki dump, binary:
+            see :func:`not_text`), or its text does not decode.
     """
+    if refusal := not_text(data):
+        what, advice = refusal
+        raise CorpusError(f"{source}: {what}, not a plain-text book; {advice}")
     text = decode_text(data, source)
     return book_title(text), unwrap_paragraphs(strip_gutenberg(text))

@@ -14,8 +14,10 @@ class Document(NamedTuple):
     """A document of the corpus.
 
     Attributes:
-        key: unique and sortable, ``<source>:<id>`` (``wiki:12`` is page id 12). Every
-            deterministic choice (which duplicate is kept, splits, shard order) is made on it.
+        key: unique across all inputs and sortable, ``<source>:<file>[:<id>]`` where ``<file>``
+            is the file's path below the directory the source's files share
+            (``wiki:enwiki-...xml.bz2:12`` is page id 12 of that dump, ``books:11-0.txt`` a book).
+            Every deterministic choice (which duplicate is kept, splits, shard order) is made on it.
         source: the corpus it came from (``wiki``).
         title: page or book title, for reports.
         text: the document; paragraphs are separated by a blank line.

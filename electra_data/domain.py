@@ -22,7 +22,7 @@ from typing import IO
 import zstandard
 
 from electra_data import fsio
-from electra_data.books import decode_text
+from electra_data.books import decode_text, decode_utf8, text_encoding
 from electra_data.errors import CorpusError, UserError
 from electra_data.markup import markdown_title, markdown_to_text, rst_title, rst_to_text
 
@@ -58,7 +58,8 @@ class BadRecord:
 
     Attributes:
         id: Where it is, as in :attr:`RawDocument.id`.
-        reason: ``"invalid_utf8"``, ``"bad_json"``, ``"missing_text_field"`` or
+        reason: ``"invalid_utf8"`` (``"invalid_utf16"``, ``"invalid_utf32"`` for a whole file
+            with that byte-order mark), ``"bad_json"``, ``"missing_text_field"`` or
             ``"corrupt_file"`` (truncated or unreadable data: the rest of the file is skipped).
         message: What the ``"fail"`` policy would have raised.
     """
@@ -123,7 +124,10 @@ def _open(path: str) -> IO[bytes]:
     if not fsio.exists(path) or os.path.isdir(path):
         raise CorpusError(f"{path}: no such file; pass the path of an existing corpus file")
     if fsio.is_local(path):
-        raw: IO[bytes] = open(path, "rb")
+        try:
+            raw: IO[bytes] = open(path, "rb")
+        except OSError as err:
+            raise CorpusError(f"{path}: cannot open it ({err.strerror}); check its permissions") from None
     else:  # gs:// and other Beam filesystems: Dataflow workers read the corpus where it lies
         from apache_beam.io.filesystems import FileSystems
 
@@ -149,10 +153,18 @@ def _bad(where: str, reason: str, detail: str, on_error: str) -> BadRecord:
 
 
 def _lines(path: str, on_error: str) -> Iterator[tuple[int, bytes | BadRecord]]:
-    """Yield ``(line number, line without its newline)``; a corrupt stream ends with a BadRecord."""
+    """Yield ``(line number, line without its newline)``; a corrupt stream ends with a BadRecord,
+    and a UTF-16 or UTF-32 file is one (split at its newline bytes, its lines would end inside a
+    character)."""
     number = 0
     with _open(path) as stream:
         try:
+            encoding = text_encoding(stream.peek(4)[:4]).upper()
+            if encoding != "UTF-8":
+                detail = (f"{encoding} text (it starts with a byte-order mark), but this format is read line by line "
+                          f"as UTF-8; convert it (`iconv -f {encoding} -t UTF-8`)")  # fmt: skip
+                yield 1, _bad(f"{path}:1", "invalid_utf8", detail, on_error)
+                return
             for number, line in enumerate(stream, 1):
                 yield number, line.rstrip(b"\r\n")
         except _CORRUPT as err:
@@ -161,12 +173,14 @@ def _lines(path: str, on_error: str) -> Iterator[tuple[int, bytes | BadRecord]]:
 
 
 def _decode(data: bytes, where: str, on_error: str, unit: str = "file") -> str | BadRecord:
-    """Decode UTF-8; bad bytes give a BadRecord (or CorpusError) with their offset in ``unit``."""
+    """Decode a whole file (UTF-8, or UTF-16/32 after a byte-order mark) or a ``unit`` of one (a
+    line: UTF-8); bad bytes give a BadRecord (or CorpusError) with their offset in ``unit``."""
     try:
-        return decode_text(data, where)
+        return decode_text(data, where) if unit == "file" else decode_utf8(data, where, unit)
     except CorpusError as err:
-        offset = str(err)[len(where) + 2 :].split(" (")[0]  # "invalid UTF-8 at byte N"
-        return _bad(where, "invalid_utf8", f"{offset} of the {unit}", on_error)
+        encoding = text_encoding(data) if unit == "file" else "utf-8"
+        detail = str(err)[len(where) + 2 :]  # the message without the "where: " it starts with
+        return _bad(where, f"invalid_{encoding.replace('-', '')}", detail, on_error)
 
 
 # JSON can escape half of a character ("\ud83d", an emoji cut in two by a scraper) and json.loads

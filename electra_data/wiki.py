@@ -13,6 +13,7 @@ import bz2
 import itertools
 import re
 import xml.etree.ElementTree as ET
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from electra_data.errors import CorpusError
 __all__ = [
     "Page",
     "BadPage",
+    "is_export",
+    "is_dump",
     "iter_pages",
     "page_drop_reason",
     "DISAMBIGUATION_TEMPLATES",
@@ -87,7 +90,8 @@ def _page_from_element(elem: ET.Element, path: str) -> Page:
 
 
 def _open(path: str) -> tuple[IO[bytes], IO[bytes]]:
-    """Return the raw file (its position is the compressed offset) and the decompressed stream.
+    """Return the raw file (its position is the compressed offset) and the decompressed stream
+    (the raw file itself when it is not bz2).
 
     Local paths are opened directly; ``gs://`` and other Beam filesystems through
     ``FileSystems``, so that Dataflow workers read the dump where it lies.
@@ -96,9 +100,49 @@ def _open(path: str) -> tuple[IO[bytes], IO[bytes]]:
         raise CorpusError(f"{path}: no such file; pass the path of a pages-articles .xml or .xml.bz2 dump")
     try:
         raw = fsio.read_stream(path)
+        # bz2 by its magic number, as the build chose this file for a dump by its content
+        compressed = raw.read(3) == b"BZh"
+        raw.seek(0)
     except Exception as err:  # noqa: BLE001 - each filesystem raises its own errors
         raise CorpusError(f"{path}: cannot open ({err})") from err
-    return raw, (bz2.BZ2File(raw) if path.endswith(".bz2") else raw)
+    return raw, (bz2.BZ2File(raw) if compressed else raw)
+
+
+# What may come before a MediaWiki export's root element: a byte-order mark, an XML declaration,
+# comments, a doctype, whitespace. The root may carry a namespace prefix, as the reader allows.
+_EXPORT_HEAD = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)*<(?:[\w.-]+:)?mediawiki[\s/>]", re.DOTALL
+)
+_SNIFF_BYTES = 4096
+# bz2 decompresses whole blocks (up to 900 kB of text, ~250 kB compressed for a dump): a file whose
+# first block has not come out of this much input is not a dump the sniff can recognise.
+_SNIFF_MAX_COMPRESSED = 2 << 20
+
+
+def is_export(head: bytes) -> bool:
+    """Whether ``head``, the first bytes of a decompressed file, opens a MediaWiki export."""
+    return _EXPORT_HEAD.match(head) is not None
+
+
+def is_dump(path: str) -> bool:
+    """Whether a local file is a MediaWiki export, plain or bz2, judged by its first bytes.
+
+    A bz2 file is decompressed until a few KB of XML come out (its first block), so the check
+    stays cheap whatever the size of the dump. Unreadable or corrupt data is no dump.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF_BYTES)
+            if head.startswith(b"BZh"):
+                decompressor, data, read = bz2.BZ2Decompressor(), head, len(head)
+                head = b""
+                while data and len(head) < _SNIFF_BYTES and not decompressor.eof and read <= _SNIFF_MAX_COMPRESSED:
+                    head += decompressor.decompress(data)
+                    data = f.read(1 << 16)
+                    read += len(data)
+    except (OSError, EOFError, ValueError):
+        return False
+    return is_export(head)
 
 
 # expat's "no element found": the document ended before its root element began
@@ -135,6 +179,47 @@ def _line_start(tail: bytes, tail_line: int, line: int) -> int:
     return offset
 
 
+class _PageTags:
+    """The line of every ``<page>`` tag fed to the parser, in order, for the pages' start events.
+
+    expat's events carry no position, and its error position is where parsing stopped: for a page
+    whose ``</page>`` is missing that is the end of the file, not the page.
+    """
+
+    _TAG = re.compile(rb"<page[\s>]")
+
+    def __init__(self, first_line: int):
+        self._lines: deque[int] = deque()
+        self._tail = b""  # the end of the last chunk: a tag may span two chunks
+        self._line = first_line  # the line of the tail's first byte
+
+    def scan(self, chunk: bytes) -> None:
+        window = self._tail + chunk
+        pos, line = 0, self._line
+        for match in self._TAG.finditer(window):
+            line += window.count(b"\n", pos, match.start())
+            pos = match.start()
+            self._lines.append(line)
+        # keep 5 bytes: a whole tag (6) never lies in them, so none is counted twice
+        keep = len(window) - min(len(window), 5)
+        self._line = line + window.count(b"\n", pos, keep)
+        self._tail = window[keep:]
+
+    def pop(self) -> int:
+        """The line of the next page to start (the line being read, if a tag went unseen)."""
+        return self._lines.popleft() if self._lines else self._line
+
+
+def _describe(page: ET.Element) -> str:
+    """``id N ('Title')`` of a page still being parsed, from the fields read so far."""
+    fields = {_local(c.tag): (c.text or "").strip() for c in page}
+    return f"id {fields.get('id') or 'unknown'} ({fields.get('title', '')!r})"
+
+
+class _UnclosedPage(Exception):
+    """A ``<page>`` started inside another: the open page has no ``</page>``."""
+
+
 def _parse_pages(
     chunks: Iterator[bytes], where: str, *, skip: bool, wrapped: bool, decompressed: bool
 ) -> Iterator[Page | BadPage]:
@@ -142,9 +227,11 @@ def _parse_pages(
 
     ``wrapped``: the chunks are bare ``<page>`` elements (a multistream range), parsed inside a
     synthetic root. ``skip``: malformed XML gives a BadPage and parsing resumes, inside a
-    synthetic root, at the first ``<page>`` after the bad line; otherwise a CorpusError.
+    synthetic root, at the first ``<page>`` after the bad line (or, for a page without
+    ``</page>``, at the page that starts inside it); otherwise a CorpusError.
     """
     last = "none (it fails before the first page)"
+    xml = "decompressed XML" if decompressed else "XML"
     first_line = 1  # the line, in the whole input, of the current parse's first byte
     carry = b""  # what the current parse starts with: the input from a <page> after a bad one
     resumed = False
@@ -154,11 +241,14 @@ def _parse_pages(
         if synthetic:
             parser.feed(b"<mediawiki>")
         older, newer, older_line = b"", b"", first_line  # the last two chunks fed; older's first line
+        tags = _PageTags(first_line)
         root: ET.Element | None = None
+        open_page: tuple[ET.Element, int] | None = None  # the page being parsed and its first line
         try:
             for chunk in itertools.chain([carry], chunks, [b"</mediawiki>" if wrapped else b""]):
                 older_line += older.count(b"\n")
                 older, newer = newer, chunk
+                tags.scan(chunk)
                 parser.feed(chunk)
                 for event, elem in parser.read_events():
                     if root is None:
@@ -168,12 +258,20 @@ def _parse_pages(
                                 f"{where}: root element is <{_local(root.tag)}>, not <mediawiki>; "
                                 "pass a MediaWiki pages-articles export"
                             )
-                    if event == "end" and _local(elem.tag) == "page":
-                        page = _page_from_element(elem, where)
-                        # Drop the finished page and its siblings so the tree never grows.
-                        root.clear()
-                        last = f"id {page.id} ({page.title!r})"
-                        yield page
+                    if _local(elem.tag) != "page":
+                        continue
+                    if event == "start":
+                        line = tags.pop()
+                        if open_page is not None:
+                            raise _UnclosedPage(line)
+                        open_page = (elem, line)
+                        continue
+                    page = _page_from_element(elem, where)
+                    # Drop the finished page and its siblings so the tree never grows.
+                    root.clear()
+                    open_page = None
+                    last = f"id {page.id} ({page.title!r})"
+                    yield page
             parser.close()
             return
         except ET.ParseError as err:
@@ -186,17 +284,23 @@ def _parse_pages(
                 ) from None
             if synthetic and line == 1:
                 column -= len(b"<mediawiki>")  # the root added before the input's first line
+            bad = first_line + line - 1
+            inside = f", inside the page at line {open_page[1]} ({_describe(open_page[0])})" if open_page else ""
+            message = f"{where}: malformed XML at line {bad}, column {column} of the {xml} ({err}){inside}; last good page: {last}"
+            resume = bad + 1
+        except _UnclosedPage as err:
+            (resume,) = err.args
+            bad = open_page[1]
             message = (
-                f"{where}: malformed XML at line {first_line + line - 1}, column {column} of the "
-                f"{'decompressed ' if decompressed else ''}XML ({err}); last good page: {last}"
+                f"{where}: the page at line {bad} of the {xml} ({_describe(open_page[0])}) has no </page>: "
+                f"the next <page> starts inside it, at line {resume}"
             )
-            if not skip:
-                raise CorpusError(f"{message}; {_HINT}") from None
-            yield BadPage(f"{where}:{first_line + line - 1}", "corrupt_page", message)
-        # Resume at the first <page> that starts after the bad line.
+        if not skip:
+            raise CorpusError(f"{message}; {_HINT}")
+        yield BadPage(f"{where}:{bad}", "corrupt_page", message)
+        # Resume at the first <page> that starts on line `resume` or after it.
         tail = older + newer
-        bad_line = _line_start(tail, older_line, first_line + line - 1)
-        search = tail.find(b"\n", bad_line) + 1 or len(tail)
+        search = _line_start(tail, older_line, resume)
         while (found := tail.find(b"<page>", search)) < 0:
             chunk = next(chunks, b"")
             if not chunk:
@@ -216,8 +320,8 @@ def iter_pages(path: str | Path, *, skip_bad_pages: bool = False) -> Iterator[Pa
     """Yield every page of a MediaWiki XML export, in file order, in constant memory.
 
     Args:
-        path: A ``.xml`` file, or a ``.xml.bz2`` file (single- or multistream), chosen by suffix;
-            local or on a Beam filesystem (``gs://...``).
+        path: A ``.xml`` file, or a ``.xml.bz2`` file (single- or multistream), told apart by
+            their first bytes; local or on a Beam filesystem (``gs://...``).
         skip_bad_pages: Yield a :class:`BadPage` for a page with malformed XML or bytes that
             are not UTF-8 and read on from the next page, and one for corrupt compressed data
             (after which nothing more can be read), instead of raising.
@@ -238,7 +342,7 @@ def iter_pages(path: str | Path, *, skip_bad_pages: bool = False) -> Iterator[Pa
     with raw, stream:
         try:
             for item in _parse_pages(
-                _chunks(stream), path, skip=skip_bad_pages, wrapped=False, decompressed=path.endswith(".bz2")
+                _chunks(stream), path, skip=skip_bad_pages, wrapped=False, decompressed=stream is not raw
             ):
                 if isinstance(item, Page):
                     last = f"id {item.id} ({item.title!r})"

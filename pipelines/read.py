@@ -5,6 +5,10 @@ worker (a single Wikipedia dump file without an index: the wikitext-to-text conv
 is spread again, since one dump file holds millions of pages). A corrupt record or stream either stops the build with a
 ``CorpusError`` naming the file (``on_error="fail"``) or becomes a rejected record with its own
 reason (``on_error="skip"``), so nothing is lost silently.
+
+Document keys name the file by its path below the directory that all files of the source share
+(``wiki:<dump>:<page id>``, ``books:<path>``): unique across inputs (two dumps of one wiki, two
+books directories holding the same file name), and the same wherever the corpus lies.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import apache_beam as beam
 from apache_beam import pvalue
 
 from electra_data import fsio
-from electra_data.books import read_book
+from electra_data.books import not_text, read_book, text_encoding
 from electra_data.documents import Document, Rejected
 from electra_data.domain import BadRecord, infer_format, iter_documents
 from electra_data.errors import CorpusError
+from electra_data.inputs import relative_names
 from electra_data.wiki import BadPage, iter_pages, iter_pages_in_range, multistream_index, page_drop_reason, stream_ranges
 from electra_data.wikitext import wikitext_to_text
 from electra_data.pipelines.metrics import REJECTED, count_drop, stage_timer
@@ -27,9 +32,13 @@ from electra_data.pipelines.metrics import REJECTED, count_drop, stage_timer
 __all__ = ["ReadWiki", "ReadBooks", "ReadDomain", "wiki_work"]
 
 
-def _reject(source: str, key: str, reason: str, message: str) -> pvalue.TaggedOutput:
+def _rejected(source: str, key: str, reason: str, message: str) -> Rejected:
     count_drop(reason)
-    return pvalue.TaggedOutput(REJECTED, Rejected(f"{source}:{key}", source, key, reason, message[:300]))
+    return Rejected(f"{source}:{key}", source, key, reason, message[:300])
+
+
+def _reject(source: str, key: str, reason: str, message: str) -> pvalue.TaggedOutput:
+    return pvalue.TaggedOutput(REJECTED, _rejected(source, key, reason, message))
 
 
 def wiki_work(paths: Sequence[str]) -> list[tuple[str, int | None, int | None]]:
@@ -49,12 +58,14 @@ def wiki_work(paths: Sequence[str]) -> list[tuple[str, int | None, int | None]]:
 class _ReadPagesFn(beam.DoFn):
     """Stream a dump file or a range of it; article pages go on as raw wikitext, others are rejected."""
 
-    def __init__(self, keep_disambiguation: bool, on_error: str):
+    def __init__(self, names: dict[str, str], keep_disambiguation: bool, on_error: str):
+        self._names = names  # dump path -> its name in document keys (a few dumps: small)
         self._keep_disambiguation = keep_disambiguation
         self._on_error = on_error
 
     def process(self, work: tuple[str, int | None, int | None]) -> Iterator:
         path, start, end = work
+        name = self._names[path]
         skip = self._on_error == "skip"
         if start is None:
             pages = iter_pages(path, skip_bad_pages=skip)
@@ -63,9 +74,10 @@ class _ReadPagesFn(beam.DoFn):
         try:
             for page in pages:
                 if isinstance(page, BadPage):  # skipped; a bad page's neighbours are read on
-                    yield _reject("wiki", os.path.basename(page.where), page.reason, page.message)
+                    # where: the path, then the line or byte (and range) it went wrong at
+                    yield _reject("wiki", name + page.where[len(path):], page.reason, page.message)
                     continue
-                doc = Document(f"wiki:{page.id}", "wiki", page.title, page.text)
+                doc = Document(f"wiki:{name}:{page.id}", "wiki", page.title, page.text)
                 reason = page_drop_reason(page, keep_disambiguation=self._keep_disambiguation)
                 if reason is None:
                     yield doc
@@ -75,8 +87,7 @@ class _ReadPagesFn(beam.DoFn):
         except CorpusError as err:  # not a dump at all: empty, not XML, another root element
             if not skip:
                 raise
-            where = os.path.basename(path) if start is None else f"{os.path.basename(path)}@{start}"
-            yield _reject("wiki", where, "corrupt_stream", str(err))
+            yield _reject("wiki", name if start is None else f"{name}@{start}", "corrupt_stream", str(err))
 
 
 def _to_plain_text(doc: Document, keep_tables: bool) -> Document:
@@ -97,7 +108,7 @@ class ReadWiki(beam.PTransform):
     ):
         super().__init__()
         self._work = wiki_work(paths)
-        self._fn = _ReadPagesFn(keep_disambiguation, on_error)
+        self._fn = _ReadPagesFn(relative_names(list(paths)), keep_disambiguation, on_error)
         self._keep_tables = keep_tables
 
     def expand(self, pbegin):
@@ -122,35 +133,58 @@ class _ReadBookFn(beam.DoFn):
     def __init__(self, on_error: str):
         self._on_error = on_error
 
-    def process(self, path: str) -> Iterator:
-        name = os.path.basename(path)
+    def process(self, book: tuple[str, str]) -> Iterator:
+        path, name = book
+        try:
+            data = fsio.read_bytes(path)
+        except OSError as err:  # made unreadable (or removed) since the build listed it
+            yield self._refuse(name, "unreadable", f"{path}: cannot read it ({err.strerror or err})")
+            return
         try:
             with stage_timer("books"):
-                title, text = read_book(fsio.read_bytes(path), path)
+                title, text = read_book(data, path)
         except CorpusError as err:
-            if self._on_error == "fail":
-                raise
-            yield _reject("books", name, "invalid_utf8", str(err))
+            reason = "not_text" if not_text(data) else f"invalid_{text_encoding(data).replace('-', '')}"
+            yield self._refuse(name, reason, str(err))
             return
-        yield Document(f"books:{name}", "books", title or name, text)
+        yield Document(f"books:{name}", "books", title or os.path.basename(path), text)
+
+    def _refuse(self, name: str, reason: str, message: str) -> pvalue.TaggedOutput:
+        """The rejected record under ``skip``; under ``fail``, the CorpusError instead."""
+        if self._on_error == "fail":
+            raise CorpusError(f"{message}; or pass --on-error skip to skip the file")
+        return _reject("books", name, reason, message)
+
+
+def _not_a_book(book: tuple[str, str]) -> Rejected:
+    path, name = book
+    message = f"{path}: in a books directory, and only *.txt files there are books; give it as an --input of its own to read it"
+    return _rejected("books", name, "not_a_book", message)
 
 
 class ReadBooks(beam.PTransform):
-    """Plain-text books (one document each) -> (documents without Gutenberg boilerplate, rejected)."""
+    """Plain-text books (one document each) -> (documents without Gutenberg boilerplate, rejected).
 
-    def __init__(self, paths: Sequence[str], *, on_error: str = "fail"):
+    ``not_books``: files of a books directory that are not ``*.txt``, each rejected as
+    ``not_a_book`` so that the counts show them.
+    """
+
+    def __init__(self, paths: Sequence[str], *, not_books: Sequence[str] = (), on_error: str = "fail"):
         super().__init__()
-        self._paths = list(paths)
+        names = relative_names([*paths, *not_books])  # keys unique among all the files
+        self._books = [(p, names[p]) for p in paths]
+        self._not_books = [(p, names[p]) for p in not_books]
         self._on_error = on_error
 
     def expand(self, pbegin):
         out = (
             pbegin
-            | "BookPaths" >> beam.Create(self._paths)
+            | "BookPaths" >> beam.Create(self._books)
             | "SpreadBooks" >> beam.Reshuffle()
             | "ReadBook" >> beam.ParDo(_ReadBookFn(self._on_error)).with_outputs(REJECTED, main="books")
         )
-        return out.books, out[REJECTED]
+        not_books = pbegin | "NotBooks" >> beam.Create(self._not_books) | "RejectNotBooks" >> beam.Map(_not_a_book)
+        return out.books, (out[REJECTED], not_books) | "BookRejects" >> beam.Flatten()
 
 
 class _ReadDomainFn(beam.DoFn):

@@ -76,7 +76,12 @@ def test_a_bad_index_line_is_refused(tmp_path):
 def test_a_multistream_build_writes_the_same_shards_as_a_sequential_one(multistream, tmp_path):
     fast = dict(vocab_size=2000, dedup="exact", num_shards=2)
     parallel = run_build(BuildConfig(inputs=(str(multistream),), out=str(tmp_path / "m"), **fast), workers=2)
-    sequential = run_build(BuildConfig(inputs=(str(WIKI_DUMP),), out=str(tmp_path / "s"), **fast))
+    # the same file without its index beside it is read sequentially; keys name the dump file
+    alone = tmp_path / "without-index" / multistream.name
+    alone.parent.mkdir()
+    alone.write_bytes(multistream.read_bytes())
+    assert wiki_work([str(alone)]) == [(str(alone), None, None)]
+    sequential = run_build(BuildConfig(inputs=(str(alone),), out=str(tmp_path / "s"), **fast))
     assert parallel["counts"] == sequential["counts"]
     assert [s["sha256"] for s in parallel["shards"]] == [s["sha256"] for s in sequential["shards"]]
 

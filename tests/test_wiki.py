@@ -303,3 +303,45 @@ def test_skip_bad_pages_in_a_multistream_range(tmp_path: Path) -> None:
     good = list(iter_pages(DUMP))
     assert [p for p in got if isinstance(p, Page)] == [p for i, p in enumerate(good) if i not in broken]
     assert [p.reason for p in got if isinstance(p, BadPage)] == ["corrupt_page", "corrupt_page"]
+
+
+def _without_end_of_page(xml: bytes, page_id: int) -> tuple[bytes, int]:
+    """The export without the ``</page>`` of page ``page_id``, and the line that page starts on."""
+    at = xml.index(f"<id>{page_id}</id>".encode())
+    start, end = xml.rindex(b"<page>", 0, at), xml.index(b"</page>", at)
+    return xml[:end] + xml[end + len(b"</page>") :], xml.count(b"\n", 0, start) + 1
+
+
+@pytest.mark.parametrize("chunk", [97, 1 << 16])
+@pytest.mark.parametrize("name", ["unclosed.xml", "unclosed.xml.bz2"])
+def test_a_page_without_its_end_is_reported_at_that_page(tmp_path: Path, monkeypatch, chunk: int, name: str) -> None:
+    monkeypatch.setattr(wiki, "_CHUNK", chunk)  # the <page> tags across chunk edges
+    xml, line = _without_end_of_page(bz2.open(DUMP).read(), 12)
+    path = tmp_path / name
+    path.write_bytes(bz2.compress(xml) if name.endswith(".bz2") else xml)
+    # before: "malformed XML" at the last line of the file, 39,000 lines below the broken page
+    with pytest.raises(CorpusError, match=rf"{name}: the page at line {line} of the (decompressed )?XML \(id 12 \('Anarchism'\)\) has no </page>"):
+        list(iter_pages(path))
+    got = list(iter_pages(path, skip_bad_pages=True))
+    bad = [p for p in got if isinstance(p, BadPage)]
+    assert [(b.where, b.reason) for b in bad] == [(f"{path}:{line}", "corrupt_page")]
+    assert "id 12 ('Anarchism')" in bad[0].message
+    # only the broken page is lost: the next one, which began inside it, is read
+    assert [p for p in got if isinstance(p, Page)] == [p for p in iter_pages(DUMP) if p.id != 12]
+
+
+def test_a_page_without_its_end_in_a_multistream_range(tmp_path: Path) -> None:
+    xml, _ = _without_end_of_page(bz2.open(DUMP).read(), 12)
+    dump = tmp_path / "enwiki-unclosed-pages-articles-multistream.xml.bz2"
+    ranges = stream_ranges(write_multistream(xml, str(dump)), dump.stat().st_size)
+    got = [p for start, end in ranges for p in iter_pages_in_range(str(dump), start, end, skip_bad_pages=True)]
+    assert [p.reason for p in got if isinstance(p, BadPage)] == ["corrupt_page"]
+    assert [p for p in got if isinstance(p, Page)] == [p for p in iter_pages(DUMP) if p.id != 12]
+
+
+def test_the_last_page_without_its_end_is_named(tmp_path: Path) -> None:
+    xml, line = _without_end_of_page(bz2.open(DUMP).read(), 775)  # Algorithm, the last page
+    path = tmp_path / "unclosed.xml"
+    path.write_bytes(xml)
+    with pytest.raises(CorpusError, match=rf"malformed XML at line \d+, .*inside the page at line {line} \(id 775 \('Algorithm'\)\)"):
+        list(iter_pages(path))
