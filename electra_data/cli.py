@@ -1,13 +1,16 @@
 """``electra-data``: build ELECTRA pre-training shards from raw corpora, and check them.
 
-Flags that ``build`` and ``vocab`` do not know are passed on to Beam's ``PipelineOptions``
-(``--runner DataflowRunner --project ... --region ... --temp_location gs://...``).
+Every word on the command line of ``build`` and ``vocab`` is read or refused, never dropped:
+the files an unquoted glob expands to after ``--input`` are all inputs; flags that Beam's
+``PipelineOptions`` know pass on to it (``--runner DataflowRunner --project ... --region ...
+--temp_location gs://...``); anything else is an error naming it and the closest known option.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import logging
 import os
 import re
@@ -18,11 +21,14 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperCommand
 
-from electra_data.console import fail, stderr
+from electra_data import fsio
+from electra_data.console import fail, interruptible, stderr, stop, warn
 from electra_data.errors import UserError
+from electra_data.inputs import NAMED_CORPORA
 
-__all__ = ["data_app", "user_error_message"]
+__all__ = ["data_app", "spread_inputs", "unknown_args_message", "user_error_message"]
 
 data_app = typer.Typer(
     help="Build ELECTRA pre-training data: raw corpora -> cleaned, deduplicated, tokenized Arrow shards.",
@@ -50,11 +56,95 @@ def user_error_message(exc: BaseException) -> str | None:
     return None
 
 
+def _opens(arg: str) -> tuple[str | None, bool]:
+    """For a word of the command line: (the option whose value is the next word, or None; whether
+    bare words after it are inputs)."""
+    name, eq, value = arg.partition("=")
+    if name in ("--input", "-i", "--corpus") and not eq:
+        return name, False
+    if name == "--corpus":
+        return None, value not in NAMED_CORPORA
+    return None, name == "--input" or (arg.startswith("-i") and not arg.startswith("--"))  # --input=F, -iF
+
+
+def spread_inputs(args: list[str]) -> list[str]:
+    """The command line with each bare word after ``--input VALUE`` made an ``--input`` of its own.
+
+    That is what an unquoted glob becomes: the shell expands ``--input books/*.txt`` into
+    ``--input books/a.txt books/b.txt``, and the user means every file. The same after
+    ``--corpus`` of a domain corpus (``--corpus docs/*.md``): the other files join it as inputs.
+    The words run up to the next one that starts with ``-``.
+    """
+    spread: list[str] = []
+    value_of, gathering = None, False
+    for arg in args:
+        if value_of is not None:
+            spread.append(arg)
+            gathering = value_of != "--corpus" or arg not in NAMED_CORPORA
+            value_of = None
+        elif gathering and not arg.startswith("-"):
+            spread += ["--input", arg]
+        else:
+            spread.append(arg)
+            value_of, gathering = _opens(arg)
+    return spread
+
+
+def unknown_args_message(unknown: list[str], known: list[str], command: str) -> str:
+    """The error for words no option takes: the flags, each with the closest known one, or else the first word."""
+    flags = [arg.split("=", 1)[0] for arg in unknown if arg.startswith("-")]
+    if flags:
+        named = []
+        for flag in flags:
+            close = difflib.get_close_matches(flag, known, n=1)
+            named.append(f"{flag} (did you mean {close[0]}?)" if close else flag)
+        return (
+            f"no such option: {'; '.join(named)}. `{command} --help` lists the options; "
+            "other flags must be Beam pipeline options"
+        )
+    return (
+        f"unexpected argument {unknown[0]!r}: no option takes it. Files to read go after --input "
+        "(several: repeat --input, or give a glob)"
+    )
+
+
+class _PipelineCommand(TyperCommand):
+    """``build`` and ``vocab``: every word on the command line is read, or refused with a message."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        # asking Beam imports it, which takes seconds: a Ctrl-C meanwhile is one line too
+        with interruptible() as interruption:
+            try:
+                return self._parse_args(ctx, args)
+            except BaseException:
+                if interruption.signal is None:
+                    raise
+                stop("interrupted before the run started: nothing was written", interruption.signal)
+
+    def _parse_args(self, ctx, args: list[str]) -> list[str]:
+        rest = super().parse_args(ctx, spread_inputs(args))
+        if rest and not ctx.resilient_parsing:
+            from electra_data.pipelines.runner import beam_option_names, unknown_beam_args
+
+            try:
+                unknown = unknown_beam_args(rest)
+            except UserError as err:
+                fail(str(err))
+            if unknown:
+                ours = [name for param in self.get_params(ctx) for name in (*param.opts, *param.secondary_opts)]
+                fail(unknown_args_message(unknown, ours + beam_option_names(), ctx.command_path))
+        return rest
+
+
 # Options shared by `build` and `vocab`: the corpus, its cleaning and dedup, and the vocab.
-Corpus = Annotated[str, typer.Option(help="wiki (MediaWiki pages-articles .xml/.xml.bz2 dumps), books (plain-text books, one per file), wiki+books, or the path, directory or glob of a domain corpus.")]
+Corpus = Annotated[str, typer.Option(help="wiki (MediaWiki pages-articles .xml/.xml.bz2 dumps), books (plain-text books, one per file), wiki+books, or the path, directory or glob of a domain corpus (files after it, as an unquoted glob gives them, are read too).")]
 Inputs = Annotated[
     Optional[list[str]],
-    typer.Option("--input", "-i", help="Input file, directory or glob (local or gs://...); repeat for several. Default: the bundled sample of wiki/books."),
+    typer.Option(
+        "--input", "-i",
+        help="Input file, directory or glob (local or gs://...). Several: repeat --input, or list them after one "
+        "(an unquoted glob such as books/*.txt): every one is read. Default: the bundled sample of wiki/books.",
+    ),
 ]
 Format = Annotated[Optional[str], typer.Option("--format", help="Domain corpus format: text, jsonl (.jsonl/.jsonl.gz/.jsonl.zst), parquet, rst or markdown. Default: from each file's extension.")]
 TextField = Annotated[str, typer.Option(help="JSONL field / Parquet column holding the text.")]
@@ -66,7 +156,7 @@ VocabSize = Annotated[int, typer.Option(help="Entries of the trained WordPiece v
 Cased = Annotated[bool, typer.Option(help="Train a cased vocab (default: uncased with accents stripped, as BERT/ELECTRA).")]
 VocabSampleDocs = Annotated[int, typer.Option(help="Documents in the seeded sample the vocab is trained on.")]
 VocabSampleMb = Annotated[float, typer.Option(help="The most text (MB) in the vocab's sample: long documents such as books fill it before --vocab-sample-docs.")]
-Seed = Annotated[int, typer.Option(help="Seed of every random choice: same input + config = same output.")]
+Seed = Annotated[int, typer.Option(help="Seed of every random choice (0 to 2**32 - 1): same input + config = same output.")]
 Dedup = Annotated[str, typer.Option(help="Duplicates to remove: both, exact, near or none.")]
 NoDedup = Annotated[bool, typer.Option("--no-dedup", help="Same as --dedup none.")]
 DedupThreshold = Annotated[float, typer.Option(help="Jaccard similarity of word 5-grams at which documents are near duplicates.")]
@@ -88,9 +178,10 @@ KeepTables = Annotated[bool, typer.Option(help="Keep the cell text of Wikipedia 
 Workers = Annotated[int, typer.Option(min=1, help="Processes for the local runner.")]
 DatasetDir = Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A shard directory written by `electra-data build`.")]
 
-_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
-_EPILOG = ("Unknown flags go to Beam's PipelineOptions, e.g. --runner DataflowRunner --project P "
-           "--region R --temp_location gs://B/tmp")
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
+_EPILOG = ("Flags of Beam's PipelineOptions pass through to it, e.g. --runner DataflowRunner --project P "
+           "--region R --temp_location gs://B/tmp; any other flag is an error. Ctrl-C stops a run and leaves "
+           "--out as it was.")
 
 
 @data_app.callback()
@@ -133,29 +224,59 @@ def _quality(settings: list[str]) -> dict:
     return values
 
 
-def _run(step, cfg, beam_args: list[str], workers: int, what: str) -> dict:
-    """Run a pipeline step with a spinner; user errors become messages, others re-raise."""
+def _listing(out: str) -> dict[str, int] | None:
+    """The entries of a local ``out`` (name -> inode): what a run changed shows against it."""
+    if not fsio.is_local(out) or not os.path.isdir(out):
+        return None
+    return {entry.name: entry.inode() for entry in os.scandir(out)}
+
+
+def _what_is_left(out: str, before: dict[str, int] | None, after: dict[str, int] | None) -> str:
+    """One line on what an interrupted run left in ``out``, from its entries before and after."""
+    if not fsio.is_local(out):
+        return f"interrupted: {out} may hold part of this run's files, but no new manifest, so no reader takes them for a dataset"
+    if after == before:
+        return f"interrupted: nothing was written to {out}" + (" (what it held is untouched)" if before else "")
+    if any(name.startswith(".tmp-") for name in set(after or {}) - set(before or {})):
+        return f"interrupted: partial files are left in {out}/.tmp-*; delete them"
+    return f"interrupted once the run had finished: {out} holds its output"
+
+
+def _run(step: str, cfg, beam_args: list[str], workers: int, what: str) -> dict:
+    """Run ``run_build`` or ``run_vocab`` with a spinner.
+
+    User errors become a message, SIGINT/SIGTERM a line on what was left (exit 128 + signal);
+    other errors re-raise.
+    """
     # Beam logs every stage of the local runner at INFO/WARNING, and a failing step's traceback at
     # ERROR before it raises: the error reaches us here, and is a message or re-raised.
     logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     logging.getLogger().setLevel(logging.ERROR)
-    try:
-        with stderr.status(f"{what} from {cfg.corpus}..."):
-            return step(cfg, beam_args, workers=workers)
-    except Exception as err:  # noqa: BLE001 - user errors become messages; the rest re-raise
-        from electra_data.pipelines.runner import worker_log
+    before = _listing(cfg.out)
+    with interruptible() as interruption:
+        try:
+            from electra_data.pipelines import build as pipelines
 
-        message = user_error_message(err)
-        if message is None:
-            if os.path.exists(worker_log()):
-                stderr.print(f"the worker processes' output is in {worker_log()}", markup=False, highlight=False)
-            raise
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(worker_log())  # the workers' tracebacks of this error: the message says it all
-        fail(message)
+            with stderr.status(f"{what} from {cfg.corpus}..."):
+                return getattr(pipelines, step)(cfg, beam_args, workers=workers)
+        except BaseException as err:  # noqa: BLE001 - a signal, user errors: messages; the rest re-raise
+            from electra_data.pipelines.runner import worker_log
+
+            if interruption.signal is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(worker_log())  # the workers' ends: nothing the user needs
+                stop(_what_is_left(cfg.out, before, _listing(cfg.out)), interruption.signal)
+            message = user_error_message(err) if isinstance(err, Exception) else None
+            if message is None:
+                if os.path.exists(worker_log()):
+                    stderr.print(f"the worker processes' output is in {worker_log()}", markup=False, highlight=False)
+                raise
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(worker_log())  # the workers' tracebacks of this error: the message says it all
+            fail(message)
 
 
-@data_app.command(context_settings=_PASS_THROUGH, epilog=_EPILOG)
+@data_app.command(cls=_PipelineCommand, context_settings=_PASS_THROUGH, epilog=_EPILOG)
 def build(
     ctx: typer.Context,
     corpus: Corpus = "wiki",
@@ -196,17 +317,17 @@ def build(
     fields = dict(locals())  # the options are the config's fields, less these:
     for name in ("ctx", "input", "out", "vocab", "workers"):
         fields.pop(name)
-    from electra_data.pipelines.build import run_build
-
     cfg = _config(**fields, inputs=input, out=out or "", vocab=str(vocab) if vocab else None)
-    manifest = _run(run_build, cfg, list(ctx.args), workers, f"building {cfg.out}")
+    manifest = _run("run_build", cfg, list(ctx.args), workers, f"building {cfg.out}")
     if manifest.get("dry_run"):
         _out.print(f"dry run: the job was built and validated, nothing was run; staged: {', '.join(manifest['staged'])}")
         return
     _print_summary(cfg.out, manifest)
+    for warning in manifest.get("warnings", []):
+        warn(warning)
 
 
-@data_app.command(context_settings=_PASS_THROUGH, epilog=_EPILOG)
+@data_app.command(cls=_PipelineCommand, context_settings=_PASS_THROUGH, epilog=_EPILOG)
 def vocab(
     ctx: typer.Context,
     out: Annotated[str, typer.Option(help="Directory for the vocab files (tokenizer.json, vocab.txt, ...); `build --vocab` takes it.")],
@@ -239,10 +360,8 @@ def vocab(
     fields = dict(locals())  # the options are the config's fields, less these:
     for name in ("ctx", "input", "workers"):
         fields.pop(name)
-    from electra_data.pipelines.build import run_vocab
-
     cfg = _config(**fields, inputs=input)
-    facts = _run(run_vocab, cfg, list(ctx.args), workers, f"training a vocab for {cfg.out}")
+    facts = _run("run_vocab", cfg, list(ctx.args), workers, f"training a vocab for {cfg.out}")
     if facts.get("dry_run"):
         _out.print("dry run: the job was built and validated, nothing was run")
         return

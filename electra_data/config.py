@@ -17,13 +17,15 @@ from electra_data.inputs import NAMED_CORPORA, corpus_sources
 from electra_data.dedup import lsh_params
 from electra_data.packing import MIN_SEQ_LENGTH
 
-__all__ = ["DEDUP_MODES", "DOC_SEPARATORS", "ON_ERROR", "BuildConfig"]
+__all__ = ["DEDUP_MODES", "DOC_SEPARATORS", "MAX_SEED", "ON_ERROR", "BuildConfig"]
 
 DEDUP_MODES = ("both", "exact", "near", "none")
 DOC_SEPARATORS = ("file", "blank-line")
 ON_ERROR = ("fail", "skip")
 # Position embeddings of the released ELECTRA models stop at 512.
 MAX_MODEL_LENGTH = 512
+# numpy's generators take seeds of 32 bits.
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class BuildConfig:
     def __post_init__(self) -> None:
         if not self.corpus.strip():
             raise ValueError("--corpus must be wiki, books, wiki+books or the path of a domain corpus")
-        corpus_sources(self.corpus, self.inputs)  # raises ValueError for wiki+books of one kind
+        corpus_sources(self.corpus, self.inputs)  # raises only when every input is a dump by name; resolve() checks by content
         if not self.out:
             object.__setattr__(self, "out", str(Path("shards") / self.name))
         if self.format is not None and self.format not in FORMATS:
@@ -128,6 +130,8 @@ class BuildConfig:
             raise ValueError(f"--num-shards must be positive, got {self.num_shards}")
         if self.shard_size_mb <= 0:
             raise ValueError(f"--shard-size-mb must be positive, got {self.shard_size_mb}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"--seed must be between 0 and {MAX_SEED} (2**32 - 1), got {self.seed}")
         if self.dedup_rounds < 1:
             raise ValueError(f"--dedup-rounds must be at least 1, got {self.dedup_rounds}")
         if self.shingle_size < 1:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from typing import BinaryIO
 
-__all__ = ["is_local", "join", "exists", "size", "read_bytes", "read_stream", "atomic_open", "write_bytes_atomic"]
+__all__ = [
+    "is_local", "join", "exists", "size", "read_bytes", "read_stream", "atomic_open", "write_bytes_atomic",
+    "within", "nearest_existing", "probe_write",
+]  # fmt: skip
 
 
 def is_local(path: str) -> bool:
@@ -99,3 +103,29 @@ def atomic_open(path: str) -> Iterator[BinaryIO]:
 def write_bytes_atomic(path: str, data: bytes) -> None:
     with atomic_open(path) as f:
         f.write(data)
+
+
+def within(path: str, directory: str) -> bool:
+    """Whether ``path`` is ``directory`` or lies under it (local paths: once symlinks are resolved)."""
+    if is_local(path) != is_local(directory):
+        return False
+    if is_local(path):
+        path, directory = os.path.realpath(path), os.path.realpath(directory)
+        return os.path.commonpath([path, directory]) == directory
+    path, directory = path.rstrip("/"), directory.rstrip("/")
+    return path == directory or path.startswith(directory + "/")
+
+
+def nearest_existing(path: str) -> str:
+    """``path`` if it exists, else its closest ancestor that does (where creating it starts)."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def probe_write(directory: str) -> None:
+    """Create and remove a file in ``directory``: raises the OSError that writing there would meet."""
+    fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=directory)
+    os.close(fd)
+    os.remove(probe)

@@ -7,6 +7,12 @@
 Every dropped document leaves the graph on a ``rejected`` side output with one reason; the
 counts in the manifest are counted from the data (so they reconcile exactly: read = kept +
 dropped), and Beam counters mirror them for monitoring.
+
+Before anything runs the driver checks all that can fail early: the inputs resolve, the output
+directory lies apart from them, holds nothing that no build wrote and is writable, the vocab loads
+and Beam takes its options. A local run then writes into a staging directory inside ``--out`` and
+swaps the result in only once complete (``pipelines.write``): a failed or interrupted run leaves
+an earlier dataset as it was.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from apache_beam.metrics.metric import MetricsFilter
 import electra_data
 from electra_data import fsio
 from electra_data.config import BuildConfig
+from electra_data.console import deferred_interrupts
 from electra_data.dedup import MINHASH_SCHEME, SHINGLE_HASH, lsh_params, verify_margin
 from electra_data.errors import UserError
 from electra_data.inputs import resolve
@@ -36,12 +43,16 @@ from electra_data.pipelines.metrics import TIME_NAMESPACE
 from electra_data.pipelines.read import ReadBooks, ReadDomain, ReadWiki
 from electra_data.pipelines.runner import make_pipeline, staged_files, wait
 from electra_data.pipelines.tokenize import PackExamples, TrainVocab
-from electra_data.pipelines.write import BUILD_DIR, WriteJson, WriteRejectsSample, WriteShards, WriteTokenizer
+from electra_data.pipelines.write import (
+    BUILD_DIR, TOKENIZER_FILES, WriteJson, WriteRejectsSample, WriteShards, WriteTokenizer, foreign_entries,
+    staging_dir, swap_in,
+)  # fmt: skip
 
 __all__ = ["build_graph", "vocab_graph", "run_build", "run_vocab"]
 
-# What a build writes into its output directory; anything else there means it is not ours.
-_OUTPUT_ENTRIES = {MANIFEST, "tokenizer", "reports", BUILD_DIR, *SPLITS}
+# The validation split may exceed --validation-fraction this much (a ratio and a share of all
+# examples) before the build warns: it is drawn by document, so a few long books overshoot it.
+_VALIDATION_OVERSHOOT = (2.0, 0.01)
 
 
 def _read(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]]):
@@ -52,9 +63,9 @@ def _read(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]]):
             files["wiki"], keep_disambiguation=cfg.keep_disambiguation, keep_tables=cfg.keep_tables, on_error=cfg.on_error
         ))  # fmt: skip
     if "books" in files:
-        parts.append(p | "ReadBooks" >> ReadBooks(files["books"], on_error=cfg.on_error))
+        parts.append(p | "ReadBooks" >> ReadBooks(files["books"], not_books=files.get("not_books", ()), on_error=cfg.on_error))
     if "domain" in files:
-        root = os.path.commonpath([os.path.dirname(f) for f in files["domain"]]) if fsio.is_local(files["domain"][0]) else ""
+        root = os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files["domain"]]) if fsio.is_local(files["domain"][0]) else ""
         parts.append(p | "ReadDomain" >> ReadDomain(
             files["domain"], root=root, fmt=cfg.format, text_field=cfg.text_field,
             doc_separator=cfg.doc_separator, keep_code=cfg.keep_code, on_error=cfg.on_error,
@@ -102,20 +113,21 @@ def _train_vocab(docs, cfg: BuildConfig):
     )
 
 
-def vocab_graph(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]]) -> None:
-    """Add ``electra-data vocab`` to ``p``: the build's documents -> a tokenizer in ``cfg.out``."""
+def vocab_graph(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]], out: str | None = None) -> None:
+    """Add ``electra-data vocab`` to ``p``: the build's documents -> a tokenizer in ``out`` (``cfg.out``)."""
     _, _, _, docs, _ = _documents(p, cfg, files)
-    _ = _train_vocab(docs, cfg) | "WriteTokenizer" >> WriteTokenizer(cfg.out, max_seq_length=cfg.max_seq_length)
+    _ = _train_vocab(docs, cfg) | "WriteTokenizer" >> WriteTokenizer(out or cfg.out, max_seq_length=cfg.max_seq_length)
 
 
 def build_graph(
-    p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]], tokenizer_json: str | None = None
-) -> None:
-    """Add the whole build to ``p``, reading ``files`` (per source).
+    p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]], tokenizer_json: str | None = None,
+    out: str | None = None,
+) -> None:  # fmt: skip
+    """Add the whole build to ``p``, reading ``files`` (per source) and writing into ``out`` (``cfg.out``).
 
     ``tokenizer_json`` reuses a vocab instead of training one.
     """
-    out = cfg.out
+    out = out or cfg.out
     read, read_rejected, cleaned, docs, all_rejected = _documents(p, cfg, files)
     if tokenizer_json is None:
         tokenizer = _train_vocab(docs, cfg)
@@ -149,29 +161,69 @@ def build_graph(
     _ = tallies | "Counts" >> WriteJson(fsio.join(out, BUILD_DIR, "counts.json"))
 
 
-def _prepare_out_dir(cfg: BuildConfig) -> None:
-    out = cfg.out
-    if not fsio.is_local(out):
-        if fsio.exists(fsio.join(out, MANIFEST)) and not cfg.overwrite:
-            raise UserError(f"{out} already holds a dataset; pass --overwrite to replace it")
-        return
+def _check_apart(out: str, patterns: list[str], files: list[str]) -> None:
+    """Refuse an output directory that overlaps the inputs: the next build would read this one's
+    output, and replacing it could delete an input.
+
+    Raises:
+        UserError: naming both paths.
+    """
+    for pattern in patterns:
+        if fsio.is_local(pattern) and os.path.isdir(pattern) and fsio.within(out, pattern):
+            where = "is" if fsio.within(pattern, out) else "lies in"
+            raise UserError(
+                f"--out {out} {where} the input directory {pattern}: the next build would read this one's output "
+                "as input; choose an --out outside the inputs"
+            )
+    for path in files:
+        if fsio.within(path, out):
+            raise UserError(
+                f"the input {path} lies in --out {out}, which a build replaces; choose an --out apart from the inputs"
+            )
+
+
+def _writable(directory: str, out: str) -> None:
+    try:
+        fsio.probe_write(directory)
+    except OSError as err:
+        raise UserError(
+            f"--out {out}: cannot write in {directory} ({err.strerror}); choose another --out or make it writable"
+        ) from err
+
+
+def _replaced_entries(out: str, overwrite: bool) -> list[str]:
+    """What a local build will replace in ``out``: every entry, once it is sure they are a build's.
+
+    Checks everything about ``out`` that could fail later, before anything is written.
+
+    Raises:
+        UserError: ``out`` is a file, holds files no build wrote, holds a dataset and
+            ``overwrite`` is off, or is not writable.
+    """
     if not os.path.exists(out):
-        os.makedirs(out)
-        return
+        _writable(fsio.nearest_existing(out), out)
+        return []
     if not os.path.isdir(out):
         raise UserError(f"--out {out} is a file; give a directory")
-    foreign = sorted(set(os.listdir(out)) - _OUTPUT_ENTRIES)
+    entries = os.listdir(out)
+    foreign = foreign_entries(out)
     if foreign:
+        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        what = "holds a dataset and also" if MANIFEST in entries else "is not empty and not an electra-data shard directory: it holds"
         raise UserError(
-            f"--out {out} is not empty and not an electra-data shard directory (it holds {', '.join(foreign[:5])}); "
-            "choose another directory"
+            f"--out {out} {what} {listed}, which no build wrote and a build never deletes; "
+            "choose another directory, or move them out"
         )
-    if os.path.exists(os.path.join(out, MANIFEST)):
-        if not cfg.overwrite:
-            raise UserError(f"{out} already holds a dataset; pass --overwrite to replace it")
-        os.remove(os.path.join(out, MANIFEST))  # first, so the old dataset stops looking complete
-    for entry in _OUTPUT_ENTRIES - {MANIFEST}:
-        shutil.rmtree(os.path.join(out, entry), ignore_errors=True)
+    if MANIFEST in entries and not overwrite:
+        raise UserError(f"{out} already holds a dataset; pass --overwrite to replace it")
+    for root, _, _ in os.walk(out):  # the swap moves and deletes in each of these
+        _writable(root, out)
+    return entries
+
+
+def _check_remote_out(cfg: BuildConfig) -> None:
+    if fsio.exists(fsio.join(cfg.out, MANIFEST)) and not cfg.overwrite:
+        raise UserError(f"{cfg.out} already holds a dataset; pass --overwrite to replace it")
 
 
 def _stage_seconds(result) -> dict[str, float]:
@@ -200,13 +252,43 @@ def _by_source(tallies: dict[str, int]) -> dict[str, dict]:
     return sources
 
 
-def _manifest(cfg: BuildConfig, files: dict[str, list[str]], tokenizer_json: str, wall: float, stage_seconds: dict) -> dict:
+def _warnings(cfg: BuildConfig, splits: dict, train_shards: int, documents_kept: int) -> list[str]:
+    """What the user asked for and did not get, though the dataset is sound."""
+    warnings = []
+    examples = sum(s["examples"] for s in splits.values())
+    if cfg.num_shards is not None and train_shards < cfg.num_shards:
+        warnings.append(
+            f"--num-shards {cfg.num_shards}: the {splits['train']['examples']:,} train examples fill only "
+            f"{train_shards} of the shards (examples go to shards by hash), so {train_shards} were written, none "
+            "empty; ask for far fewer shards than train examples to get as many as you ask for"
+        )
+    share = splits["validation"]["examples"] / examples if examples else 0.0
+    ratio, points = _VALIDATION_OVERSHOOT
+    if share > ratio * cfg.validation_fraction and share - cfg.validation_fraction > points:
+        warnings.append(
+            f"the validation split holds {share:.1%} of the examples ({splits['validation']['examples']:,} of "
+            f"{examples:,}), far above --validation-fraction {cfg.validation_fraction}: whole documents are held "
+            f"out, and there are only {documents_kept:,}; pass a smaller --validation-fraction (0 for none) to "
+            "train on more"
+        )
+    return warnings
+
+
+def _manifest(
+    cfg: BuildConfig, root: str, files: dict[str, list[str]], tokenizer_json: str, wall: float, stage_seconds: dict
+) -> dict:
+    """The manifest of the build written in ``root``.
+
+    Raises:
+        RuntimeError: if the counts do not reconcile (read = kept + dropped): a bug, never a dataset.
+    """
     from tokenizers import Tokenizer
 
-    out = cfg.out
-    shards = sorted(json.loads(fsio.read_bytes(fsio.join(out, BUILD_DIR, "shards.json"))), key=lambda s: s["path"])
-    tallies = dict(json.loads(fsio.read_bytes(fsio.join(out, BUILD_DIR, "counts.json"))))
+    shards = sorted(json.loads(fsio.read_bytes(fsio.join(root, BUILD_DIR, "shards.json"))), key=lambda s: s["path"])
+    tallies = dict(json.loads(fsio.read_bytes(fsio.join(root, BUILD_DIR, "counts.json"))))
     dropped = {k.split(":", 1)[1]: v for k, v in sorted(tallies.items()) if k.startswith("dropped:")}
+    if tallies.get("read", 0) != tallies.get("kept", 0) + sum(dropped.values()):
+        raise RuntimeError(f"the build's counts do not reconcile (read = kept + dropped): {tallies}")
     splits = {
         split: {
             "examples": sum(s["examples"] for s in shards if s["split"] == split),
@@ -264,8 +346,76 @@ def _manifest(cfg: BuildConfig, files: dict[str, list[str]], tokenizer_json: str
         },
         "splits": splits,
         "shards": shards,
+        "warnings": _warnings(cfg, splits, sum(s["split"] == "train" for s in shards), tallies.get("kept", 0)),
         "timing": {"wall_seconds": round(wall, 2), "stage_cpu_seconds": stage_seconds},
     }
+
+
+def _nothing_to_train(manifest: dict) -> str | None:
+    """Why a build's result is no dataset to train on; None when it is one."""
+    counts = manifest["counts"]
+    if counts["examples"] == 0:
+        dropped = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items()) or "none"
+        return (
+            f"no document was kept, so there is nothing to train on: {counts['documents_read']} read, "
+            f"dropped {dropped}; check --input, or relax the quality filters with --quality NAME=VALUE"
+        )
+    if manifest["splits"]["train"]["examples"] == 0:
+        return (
+            f"all {counts['documents_kept']} kept document(s) went to the validation split, so there is nothing "
+            "to train on; give more documents, or pass --validation-fraction 0"
+        )
+    return None
+
+
+def _write_dataset(pipeline: beam.Pipeline, cfg: BuildConfig, files, tokenizer_json: str | None, root: str) -> str | None:
+    """Run the build into ``root`` and write its manifest there, last.
+
+    Returns:
+        None, or why the result is nothing to train on: then there is no manifest, and the
+        reports (why every document was dropped) are all there is.
+    """
+    start = time.perf_counter()
+    build_graph(pipeline, cfg, files, tokenizer_json, out=root)
+    result = pipeline.run()
+    wait(result)
+    wall = time.perf_counter() - start
+    if tokenizer_json is None:
+        tokenizer_json = fsio.read_bytes(fsio.join(root, "tokenizer", "tokenizer.json")).decode("utf-8")
+    manifest = _manifest(cfg, root, files, tokenizer_json, wall, _stage_seconds(result))
+    stats = {k: manifest[k] for k in ("counts", "splits", "timing", "tokenizer")}
+    fsio.write_bytes_atomic(fsio.join(root, "reports", "stats.json"), json.dumps(stats, indent=2).encode())
+    if fsio.is_local(root):
+        shutil.rmtree(os.path.join(root, BUILD_DIR), ignore_errors=True)
+    problem = _nothing_to_train(manifest)
+    if problem is None:
+        write_manifest(root, manifest)
+    return problem
+
+
+def _build_local(pipeline: beam.Pipeline, cfg: BuildConfig, files, tokenizer_json: str | None) -> None:
+    """Build in a staging directory inside ``cfg.out`` and swap the result in once complete.
+
+    A build with nothing to train on leaves its reports in ``cfg.out``, for the user to see why,
+    unless that holds a dataset: it then stays as it was.
+    """
+    old = _replaced_entries(cfg.out, cfg.overwrite)
+    with staging_dir(cfg.out) as work:
+        problem = _write_dataset(pipeline, cfg, files, tokenizer_json, work)
+        if problem and MANIFEST in old:
+            raise UserError(problem)
+        if problem:
+            for name in set(os.listdir(work)) - {"reports"}:
+                shutil.rmtree(os.path.join(work, name))
+        with deferred_interrupts():
+            swap_in(work, cfg.out, old)
+    if problem:
+        raise UserError(f"{problem} (the build's reports are in {fsio.join(cfg.out, 'reports')})")
+
+
+def _check_inputs_apart(cfg: BuildConfig, files: dict[str, list[str]]) -> None:
+    patterns = [p for source_patterns in cfg.sources.values() for p in source_patterns]
+    _check_apart(cfg.out, patterns, [f for source_files in files.values() for f in source_files])
 
 
 def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) -> dict:
@@ -275,42 +425,26 @@ def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
     ``{"dry_run": True, "staged": [files staged for the workers]}``.
 
     Raises:
-        UserError: for bad inputs, bad pipeline options, or an output directory that holds
-            something else.
+        UserError: for bad inputs, bad pipeline options, an output directory that overlaps the
+            inputs, holds something else or is not writable, or a result with nothing to train on.
     """
     files = resolve(cfg.sources)
+    _check_inputs_apart(cfg, files)
     tokenizer_json = load_tokenizer(cfg.vocab, lowercase=None).to_str() if cfg.vocab else None
     pipeline, dry_run = make_pipeline(list(beam_args), workers)
-    if not dry_run:
-        _prepare_out_dir(cfg)
-    start = time.perf_counter()
-    build_graph(pipeline, cfg, files, tokenizer_json)
-    result = pipeline.run()
-    if dry_run:
-        return {"dry_run": True, "staged": staged_files(result)}
-    wait(result)
-    wall = time.perf_counter() - start
-    if tokenizer_json is None:
-        tokenizer_json = fsio.read_bytes(fsio.join(cfg.out, "tokenizer", "tokenizer.json")).decode("utf-8")
-    manifest = _manifest(cfg, files, tokenizer_json, wall, _stage_seconds(result))
-    stats = {k: manifest[k] for k in ("counts", "splits", "timing", "tokenizer")}
-    fsio.write_bytes_atomic(fsio.join(cfg.out, "reports", "stats.json"), json.dumps(stats, indent=2).encode())
-    counts = manifest["counts"]
-    if counts["examples"] == 0:  # no manifest: an empty dataset is not one to train on
-        dropped = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items()) or "none"
-        raise UserError(
-            f"no document was kept, so there is nothing to train on: {counts['documents_read']} read, "
-            f"dropped {dropped} (examples in {fsio.join(cfg.out, 'reports', 'rejects.jsonl')}); "
-            "check --input, or relax the quality filters with --quality NAME=VALUE"
-        )
-    if manifest["splits"]["train"]["examples"] == 0:
-        raise UserError(
-            f"all {counts['documents_kept']} kept document(s) went to the validation split, so there is nothing "
-            "to train on; give more documents, or pass --validation-fraction 0"
-        )
-    write_manifest(cfg.out, manifest)
-    if fsio.is_local(cfg.out):
-        shutil.rmtree(os.path.join(cfg.out, BUILD_DIR), ignore_errors=True)
+    try:
+        if dry_run:
+            build_graph(pipeline, cfg, files, tokenizer_json)
+            return {"dry_run": True, "staged": staged_files(pipeline.run())}
+        if fsio.is_local(cfg.out):
+            _build_local(pipeline, cfg, files, tokenizer_json)
+        else:  # object stores rename by copying: the build writes in place, the manifest last
+            _check_remote_out(cfg)
+            problem = _write_dataset(pipeline, cfg, files, tokenizer_json, cfg.out)
+            if problem:
+                raise UserError(f"{problem} (the build's reports are in {fsio.join(cfg.out, 'reports')})")
+    finally:
+        shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)  # Beam's, left if the pipeline never ran
     logging.getLogger(__name__).info("wrote %s", fsio.join(cfg.out, MANIFEST))
     return read_manifest(cfg.out)  # what the trainer will read: fail here, not there
 
@@ -318,25 +452,45 @@ def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
 def run_vocab(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) -> dict:
     """Train a vocab on the build's cleaned, deduplicated documents and write it to ``cfg.out``.
 
+    The tokenizer files replace those of an earlier run together, once all are written; no
+    other file in ``cfg.out`` is touched.
+
     Returns:
         The vocab's facts: ``path``, ``vocab_size``, ``lowercase``, ``vocab_sha256``.
 
     Raises:
-        UserError: for bad inputs, or a vocab already in ``cfg.out`` without ``overwrite``.
+        UserError: for bad inputs, an output directory that overlaps the inputs or is not
+            writable, or a vocab already in ``cfg.out`` without ``overwrite``.
     """
     from tokenizers import Tokenizer
 
     files = resolve(cfg.sources)
-    target = fsio.join(cfg.out, "tokenizer.json")
-    if fsio.exists(target) and not cfg.overwrite:
+    _check_inputs_apart(cfg, files)
+    old = [name for name in TOKENIZER_FILES if fsio.exists(fsio.join(cfg.out, name))]
+    if old and not cfg.overwrite:
         raise UserError(f"{cfg.out} already holds a vocab; pass --overwrite to replace it")
+    local = fsio.is_local(cfg.out)
+    if local and os.path.isfile(cfg.out):
+        raise UserError(f"--out {cfg.out} is a file; give a directory")
+    if local:
+        _writable(fsio.nearest_existing(cfg.out), cfg.out)
     pipeline, dry_run = make_pipeline(list(beam_args), workers)
-    vocab_graph(pipeline, cfg, files)
-    result = pipeline.run()
-    if dry_run:
-        return {"dry_run": True, "staged": staged_files(result)}
-    wait(result)
-    tokenizer = Tokenizer.from_str(fsio.read_bytes(target).decode("utf-8"))
+    try:
+        if dry_run:
+            vocab_graph(pipeline, cfg, files)
+            return {"dry_run": True, "staged": staged_files(pipeline.run())}
+        if local:
+            with staging_dir(cfg.out) as work:
+                vocab_graph(pipeline, cfg, files, out=work)
+                wait(pipeline.run())
+                with deferred_interrupts():
+                    swap_in(work, cfg.out, old)
+        else:  # object stores rename by copying: each file is written in place, atomically
+            vocab_graph(pipeline, cfg, files)
+            wait(pipeline.run())
+    finally:
+        shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)  # Beam's, left if the pipeline never ran
+    tokenizer = Tokenizer.from_str(fsio.read_bytes(fsio.join(cfg.out, "tokenizer.json")).decode("utf-8"))
     return {
         "path": cfg.out,
         "vocab_size": tokenizer.get_vocab_size(with_added_tokens=True),

@@ -17,14 +17,17 @@ import tempfile
 from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.transforms import environments
 
 import electra_data
 from electra_data.errors import UserError
 
-__all__ = ["is_local", "make_pipeline", "pipeline_options", "staged_files", "wait", "worker_log"]
+__all__ = [
+    "beam_option_names", "is_local", "make_pipeline", "pipeline_options", "staged_files", "unknown_beam_args", "wait",
+    "worker_log",
+]  # fmt: skip
 
 
 def is_local(beam_args: list[str]) -> bool:
@@ -34,6 +37,43 @@ def is_local(beam_args: list[str]) -> bool:
     which downloads a binary.
     """
     return not any(a == "--runner" or a.startswith("--runner=") for a in beam_args)
+
+
+class _OptionParser(_BeamArgumentParser):
+    """Beam's parser of pipeline options, whose errors are the user's (argparse would exit).
+
+    Beam's own class, private as it is: options classes declare ValueProvider flags on it.
+    """
+
+    def error(self, message):
+        raise UserError(f"Beam pipeline options: {message}")
+
+
+def _option_parser() -> _OptionParser:
+    """The parser ``PipelineOptions`` itself builds to read flags: every registered options class.
+
+    Asking it, rather than keeping a list, passes on every flag of this Beam version and of the
+    runners installed; ``allow_abbrev=False`` as in Beam, so that no prefix stands for an option.
+    No ``-h``: ``--help`` is ours.
+    """
+    parser = _OptionParser(allow_abbrev=False, add_help=False)
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)  # noqa: SLF001 - as PipelineOptions.get_all_options does
+    return parser
+
+
+def unknown_beam_args(beam_args: list[str]) -> list[str]:
+    """The arguments Beam's options do not take (Beam itself would only log and drop them).
+
+    Raises:
+        UserError: for a Beam option with a bad or missing value.
+    """
+    return _option_parser().parse_known_args(beam_args)[1]
+
+
+def beam_option_names() -> list[str]:
+    """Every flag Beam's options know, e.g. ``--runner``, ``--temp_location``."""
+    return [name for action in _option_parser()._actions for name in action.option_strings]  # noqa: SLF001
 
 
 def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:

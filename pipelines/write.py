@@ -1,13 +1,22 @@
-"""Writers of the shard directory's parts: shards, tokenizer files, reports and build stats.
+"""Writers of the shard directory's parts: shards, tokenizer files, reports and build stats; and
+the directory itself: which files are a build's, and how a finished run replaces an earlier one.
 
-Each writes atomically. The manifest is not written here: the driver writes it after the whole
-pipeline succeeded (``electra_data.pipelines.build``).
+Each part is written atomically. The manifest is not written here: the driver writes it after the
+whole pipeline succeeded (``electra_data.pipelines.build``). A local run writes into a staging
+directory inside its output directory and swaps the result in only once it is complete
+(``staging_dir``, ``swap_in``): a run that fails or is interrupted leaves an earlier output as it
+was, and never touches a file that no run wrote (``foreign_entries``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import re
+import shutil
+import uuid
 from collections.abc import Iterable, Iterator
 from operator import itemgetter
 
@@ -17,15 +26,96 @@ from tokenizers import Tokenizer
 
 from electra_data import fsio
 from electra_data.documents import Rejected, stable_hash
-from electra_data.shards import ids_dtype, shard_path, write_shard
+from electra_data.shards import MANIFEST, SPLITS, ids_dtype, shard_path, write_shard
 from electra_data.vocab import tokenizer_files
 from electra_data.pipelines.metrics import stage_timer
 
-__all__ = ["BUILD_DIR", "WriteShards", "WriteTokenizer", "WriteRejectsSample", "WriteJson"]
+__all__ = [
+    "BUILD_DIR", "REPORTS", "TOKENIZER_FILES", "WriteShards", "WriteTokenizer", "WriteRejectsSample", "WriteJson",
+    "foreign_entries", "staging_dir", "swap_in",
+]  # fmt: skip
 
 # Scratch files the pipeline hands to the driver; removed once the manifest is written.
 BUILD_DIR = ".build"
+# What `tokenizer_files` writes (a test checks they agree) and the reports of a build.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+REPORTS = ("stats.json", "rejects.jsonl", "duplicates.jsonl")
 _REJECTS_PER_REASON = 20
+
+# Every path a build writes in its directory: also under the temporary name of a write in progress
+# (fsio.atomic_open), and inside the staging directory of a run that was killed.
+_TMP = r"\.tmp-[0-9a-f]{32}"
+_SPLIT = "|".join(SPLITS)
+_OUR_DIRS = rf"(?:tokenizer|reports|{_SPLIT}|{re.escape(BUILD_DIR)})"
+_OUR_FILES = (
+    rf"(?:{re.escape(MANIFEST)}|tokenizer/(?:{'|'.join(map(re.escape, TOKENIZER_FILES))})"
+    rf"|reports/(?:{'|'.join(map(re.escape, REPORTS))})|{re.escape(BUILD_DIR)}/[^/]+"
+    rf"|(?:{_SPLIT})/shard-\d{{5}}-of-\d{{5}}\.arrow)"
+)
+_OURS = re.compile(rf"{_TMP}|(?:{_TMP}/)?(?:{_OUR_DIRS}|{_OUR_FILES}(?:{_TMP})?)")
+
+
+def foreign_entries(out: str) -> list[str]:
+    """What the local directory ``out`` holds that no build writes (relative paths; any symlink).
+
+    A run never moves or deletes these: it refuses to replace a directory that holds them.
+    """
+    found: list[str] = []
+    for root, dirs, files in os.walk(out):
+        for name in [*dirs, *files]:
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, out).replace(os.sep, "/")
+            if os.path.islink(path) or not _OURS.fullmatch(rel):
+                found.append(rel)
+        dirs[:] = [d for d in dirs if os.path.relpath(os.path.join(root, d), out).replace(os.sep, "/") not in found]
+    return sorted(found)
+
+
+def _missing_dirs(path: str) -> list[str]:
+    """``path`` and those of its ancestors that do not exist, deepest first."""
+    missing = []
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
+
+
+@contextlib.contextmanager
+def staging_dir(out: str) -> Iterator[str]:
+    """A new directory inside the local ``out`` to write a run into; removed on leaving the block.
+
+    ``out`` is created if missing, and removed again (with the parents created for it) if the
+    run moved nothing into it. Inside ``out``, not beside it: the swap is then renames on one
+    filesystem, and needs no write access to ``out``'s parent.
+    """
+    created = _missing_dirs(out)
+    os.makedirs(out, exist_ok=True)
+    work = os.path.join(out, f".tmp-{uuid.uuid4().hex}")
+    os.mkdir(work)
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        for directory in created:
+            with contextlib.suppress(OSError):  # not empty: it holds the run's output
+                os.rmdir(directory)
+
+
+def swap_in(work: str, out: str, old: Iterable[str]) -> None:
+    """Replace the entries ``old`` of ``out`` by everything ``work`` holds, the manifest last.
+
+    The old entries move aside first, the manifest first of them, so that ``out`` never shows a
+    manifest beside a mix of two runs' files; they are deleted once the new ones are in. Until
+    then only renames within one directory: quick, and nothing that a full disk could stop.
+    """
+    trash = os.path.join(out, f".tmp-{uuid.uuid4().hex}")
+    os.mkdir(trash)
+    for name in sorted(old, key=lambda n: n != MANIFEST):
+        os.rename(os.path.join(out, name), os.path.join(trash, name))
+    for name in sorted(os.listdir(work), key=lambda n: n == MANIFEST):
+        os.rename(os.path.join(work, name), os.path.join(out, name))
+    shutil.rmtree(trash)
 
 
 def _relative_path(shard: tuple[str, int], num_train_shards: int) -> str:
@@ -68,9 +158,18 @@ def _shard_count(total_bytes: int, shard_size_mb: float) -> int:
     return max(1, math.ceil(total_bytes / (shard_size_mb * 2**20)))
 
 
-def _assign_shard(example, num_train_shards: int):
+def _bucket(example, num_buckets: int) -> int:
+    return example[1][0] % num_buckets
+
+
+def _shard_numbers(buckets: list[int]) -> dict[int, int]:
+    """The train shard of each bucket that holds examples, in bucket order: an empty one gets none."""
+    return {bucket: i for i, bucket in enumerate(sorted(buckets))}
+
+
+def _assign_shard(example, num_buckets: int, numbers: dict[int, int]):
     split, row = example
-    return (split, row[0] % num_train_shards if split == "train" else 0), row
+    return (split, numbers[row[0] % num_buckets] if split == "train" else 0), row
 
 
 class WriteShards(beam.PTransform):
@@ -78,9 +177,11 @@ class WriteShards(beam.PTransform):
 
     ``ids`` are the bytes of the input ids in ``ids_dtype`` (as ``PackExamples`` emits them).
 
-    Train examples go to shard ``order key % N``: balanced in expectation, and the same on every
-    runner. ``N`` is ``num_shards``, or else enough shards of about ``shard_size_mb`` for the
-    train split. Validation gets one shard. Every shard named ``-of-N`` exists even if empty.
+    Train examples go to bucket ``order key % N``: balanced in expectation, and the same on every
+    runner. ``N`` is ``num_shards``, or else enough buckets of about ``shard_size_mb`` for the
+    train split. Each bucket that holds examples is a shard, numbered in bucket order: with fewer
+    train examples than ``N`` (or bad luck), fewer shards than ``N`` and never an empty one; the
+    driver says so. Validation gets one shard. Every shard named ``-of-M`` exists.
     """
 
     def __init__(self, out_dir: str, tokenizer, *, num_shards: int | None, shard_size_mb: float):
@@ -92,26 +193,36 @@ class WriteShards(beam.PTransform):
 
     def expand(self, examples):
         vocab_size = beam.pvalue.AsSingleton(self._tokenizer | "VocabSize" >> beam.Map(_vocab_size))
+        train = examples | "TrainOnly" >> beam.Filter(lambda e: e[0] == "train")
         if self._num_shards is None:
             count = (
-                examples
-                | "TrainOnly" >> beam.Filter(lambda e: e[0] == "train")
+                train
                 | "EstimateBytes" >> beam.Map(_estimated_bytes)
                 | "TotalBytes" >> beam.CombineGlobally(sum)
                 | "ShardCount" >> beam.Map(_shard_count, self._shard_size_mb)
             )
         else:
             count = examples.pipeline | "GivenShardCount" >> beam.Create([self._num_shards])
-        num_train_shards = beam.pvalue.AsSingleton(count)
+        num_buckets = beam.pvalue.AsSingleton(count)
+        numbers = (
+            train
+            | "Bucket" >> beam.Map(_bucket, num_buckets)
+            | "UsedBuckets" >> beam.Distinct()
+            | "BucketList" >> beam.combiners.ToList()
+            | "ShardNumbers" >> beam.Map(_shard_numbers)
+        )
+        # one train shard (empty) when there is no train example: the driver then refuses the build
+        shard_count = numbers | "TrainShardCount" >> beam.Map(lambda n: max(1, len(n)))
+        num_train_shards = beam.pvalue.AsSingleton(shard_count)
         written = (
             examples
-            | "AssignShard" >> beam.Map(_assign_shard, num_train_shards)
+            | "AssignShard" >> beam.Map(_assign_shard, num_buckets, beam.pvalue.AsSingleton(numbers))
             | "GroupByShard" >> beam.GroupByKey()
             | "WriteShard" >> beam.Map(_write_one, self._out_dir, num_train_shards, vocab_size)
         )
         # Empty shards are written after the others, not grouped with them: a Flatten of
         # placeholders with the examples cost the local runner one more copy of every example.
-        empty = count | "WriteEmptyShards" >> beam.FlatMap(
+        empty = shard_count | "WriteEmptyShards" >> beam.FlatMap(
             _write_empty, beam.pvalue.AsList(written), self._out_dir, vocab_size
         )
         return (written, empty) | "AllShards" >> beam.Flatten()

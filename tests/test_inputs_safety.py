@@ -303,3 +303,22 @@ def test_files_that_are_no_books_are_counted_as_dropped(books):
         docs, rejected = p | ReadBooks(files["books"], not_books=files["not_books"])
         assert_that(docs | beam.combiners.Count.Globally(), equal_to([4]))
         assert_that(rejected | beam.Map(lambda r: (r.key, r.reason)), equal_to([("books:MANIFEST.tsv", "not_a_book")]), label="rejected")
+
+
+def test_a_build_counts_the_files_of_a_books_directory_that_are_no_books(books, tmp_path):
+    (books / "MANIFEST.tsv").write_text("file\ttitle\n")
+    counts = run_build(BuildConfig(corpus="books", inputs=(str(books),), out=str(tmp_path / "o"), **FAST))["counts"]
+    assert counts["documents_read"] == 5 and counts["dropped"]["not_a_book"] == 1
+    _reconciles(counts)
+
+
+def test_a_domain_corpus_mixing_absolute_and_relative_inputs(tmp_path, monkeypatch):
+    # before: "Can't mix absolute and relative paths" from the keys' common root, as a traceback
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        shutil.copy(ALICE, tmp_path / name / "alice.txt")
+    monkeypatch.chdir(tmp_path)
+    cfg = BuildConfig(corpus=str(tmp_path / "a"), inputs=("b",), on_error="skip", out=str(tmp_path / "o"), **FAST)
+    counts = run_build(cfg)["counts"]
+    assert counts["documents_read"] == 2
+    _reconciles(counts)
