@@ -125,9 +125,11 @@ def _relative_path(shard: tuple[str, int], num_train_shards: int) -> str:
 
 def _write_one(group, out_dir: str, num_train_shards: int, vocab_size: int) -> dict:
     shard, rows = group
-    # Order keys are 64-bit hashes of (seed, document, index): distinct, so they alone fix the
-    # order (sorting on them never compares the ids).
-    examples = sorted(rows, key=itemgetter(0))
+    # The order key (a 64-bit hash of seed, document id and index) fixes the order, but keys can
+    # collide (~3% somewhere in 1e9 examples), so the whole row is the sort key: ties are broken by
+    # the ids, then the segment length, never by arrival order. Rows equal in all three are the
+    # same bytes in either order. Comparing the ids costs nothing unless order keys are equal.
+    examples = sorted(rows)
     rel = _relative_path(shard, num_train_shards)
     dtype = ids_dtype(vocab_size)
     with stage_timer("write_shards"):
@@ -249,8 +251,19 @@ def _jsonl(records: Iterable[dict]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
 
 
+def _reject_order(element: tuple[int, Rejected]) -> tuple:
+    """A total order on (hash of key, reject): every field, the ``detail`` dict as sorted JSON.
+
+    Comparing the rejects themselves would compare their ``detail`` dicts (a TypeError) whenever
+    every other field ties, as two documents of one key and excerpt do.
+    """
+    key_hash, r = element
+    return key_hash, r.key, r.source, r.title, r.reason, r.excerpt, json.dumps(r.detail, sort_keys=True)
+
+
 def _write_rejects(samples: list[tuple[str, list[tuple[int, Rejected]]]], path: str) -> None:
-    records = [r._asdict() for _, picked in sorted(samples) for _, r in picked]
+    # by reason alone (one sample each): the samples hold rejects, whose details do not compare
+    records = [r._asdict() for _, picked in sorted(samples, key=itemgetter(0)) for _, r in picked]
     fsio.write_bytes_atomic(path, _jsonl(records))
 
 
@@ -265,7 +278,7 @@ class WriteRejectsSample(beam.PTransform):
         return (
             rejected
             | "ByReason" >> beam.Map(lambda r: (r.reason, (stable_hash(r.key), r)))
-            | "SamplePerReason" >> beam.combiners.Top.SmallestPerKey(_REJECTS_PER_REASON)
+            | "SamplePerReason" >> beam.combiners.Top.SmallestPerKey(_REJECTS_PER_REASON, key=_reject_order)
             | "OneList" >> beam.combiners.ToList()
             | "WriteRejects" >> beam.Map(_write_rejects, self._path)
         )
