@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from transformers import ElectraForMaskedLM, ElectraForPreTraining
@@ -36,16 +38,17 @@ def test_unfinished_build_is_a_clear_error(tmp_path):
 def test_bad_option_value_is_a_clear_error(train_shard_dir, tmp_path):
     result = runner.invoke(app, ["--data", str(train_shard_dir), "--out", str(tmp_path / "out"),
                                  "--model-size", "tiny", "--max-steps", "0"])
-    assert result.exit_code == 1 and "error: max_steps must be >= 1" in result.output
+    assert result.exit_code == 1 and "error: --max-steps must be >= 1" in result.output  # the option, not the field
 
 
 def test_an_earlier_run_is_kept_unless_overwrite(train_shard_dir, tmp_path):
     out = tmp_path / "out"
     (out / "discriminator").mkdir(parents=True)
+    (out / "train_config.json").write_text(json.dumps({"data_dir": "d", "out_dir": str(out), "model_size": "tiny"}))
     (out / "notes.txt").write_text("mine")
     args = ["--data", str(train_shard_dir), "--out", str(out), *TINY]
     refused = runner.invoke(app, args)
-    assert refused.exit_code == 1 and "already holds a run (discriminator)" in refused.output
+    assert refused.exit_code == 1 and "already holds a run (discriminator, train_config.json)" in refused.output
     assert "--overwrite" in refused.output and "--resume" in refused.output
 
     result = runner.invoke(app, [*args, "--overwrite"])

@@ -52,7 +52,9 @@ def test_explicit_values_win_over_defaults():
         ({"max_grad_norm": 0.0}, "max_grad_norm must be > 0"),
         ({"mask_prob": 1.0}, "mask_prob must be in"),
         ({"disc_weight": -1.0}, "disc_weight must be >= 0"),
-        ({"seed": -1}, "seed must be >= 0"),
+        ({"seed": -1}, r"seed must be in 0\.\.4294967295 \(2\*\*32 - 1\), got -1"),
+        ({"seed": 2**32}, "seed must be in 0..4294967295"),  # torch's seeding overflowed past 2**64
+        ({"learning_rate": float("nan")}, "learning_rate must be a finite number, got nan"),
         ({"save_every": -1}, "save_every must be >= 0"),
         ({"log_every": 0}, "log_every must be >= 1"),
         ({"eval_batches": -1}, "eval_batches must be >= 0"),

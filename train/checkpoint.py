@@ -4,8 +4,10 @@ Layout: ``<out>/checkpoints/step-0001000/`` holds one ``from_pretrained`` direct
 (``save_networks``: safetensors, so any checkpoint also loads with ``from_pretrained``) and
 ``state.pt`` (optimizer, scheduler, loss scaler, step, data position, resolved config) holding
 only tensors and plain Python values, so it loads with ``torch.load(weights_only=True)``. There
-is no random generator state to save: the loop seeds each step from ``(seed, step, rank)``. A checkpoint is written under a temporary name and renamed
-into place: a crash never leaves a half-written ``step-*``. Only the last ``keep`` are kept.
+is no random generator state to save: the loop seeds each step from ``(seed, step, rank)``.
+A checkpoint is written under a temporary name and renamed into place: a crash never leaves a
+half-written ``step-*``, and a failed or interrupted save removes its temporary directory (a
+killed one's is removed by the next save). Only the last ``keep`` are kept.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +26,9 @@ from electra_data.errors import UserError
 from electra_data.train.config import ARCHITECTURE
 from electra_data.train.data import BatchStream
 from electra_data.train.model import ElectraPair, MaskedLM, load_networks, save_networks
+from electra_data.train.rundir import checkpoint_name, checkpoints_in, latest_checkpoint
 
 __all__ = ["TrainState", "checkpoint_name", "latest_checkpoint", "save_checkpoint", "load_checkpoint"]
-
-_PREFIX = "step-"
 
 
 @dataclass
@@ -38,22 +40,6 @@ class TrainState:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     stream: BatchStream
-
-
-def checkpoint_name(step: int) -> str:
-    """Directory name of the checkpoint after ``step`` optimizer steps (sorts by step)."""
-    return f"{_PREFIX}{step:07d}"
-
-
-def _checkpoints(directory: Path) -> list[Path]:
-    # Temporary ".step-*.tmp" directories of an interrupted save do not match the prefix.
-    return sorted(p for p in directory.glob(f"{_PREFIX}*") if p.is_dir()) if directory.is_dir() else []
-
-
-def latest_checkpoint(directory: Path) -> Path | None:
-    """The newest complete checkpoint in a run's ``checkpoints/`` directory, if any."""
-    found = _checkpoints(directory)
-    return found[-1] if found else None
 
 
 def _fsync_tree(root: Path) -> None:
@@ -80,9 +66,8 @@ def save_checkpoint(directory: Path, step: int, state: TrainState, config: dict,
     """
     final = directory / checkpoint_name(step)
     tmp = directory / f".{final.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_networks(state.model, tmp)
+    for stale in directory.glob(".step-*.tmp"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
     saved = {
         "step": step,
         "optimizer": state.optimizer.state_dict(),
@@ -91,14 +76,39 @@ def save_checkpoint(directory: Path, step: int, state: TrainState, config: dict,
         "data": state.stream.state_dict(),
         "config": config,
     }
-    torch.save(saved, tmp / "state.pt")
-    _fsync_tree(tmp)
-    if final.exists():  # only when the same step is saved twice
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    for old in _checkpoints(directory)[:-keep]:
+    try:
+        tmp.mkdir(parents=True)
+        save_networks(state.model, tmp)
+        # Through a Python file object, a failed write (disk full) keeps its OSError as the
+        # context of torch's RuntimeError, which alone says only "unexpected pos".
+        with open(tmp / "state.pt", "wb") as f:
+            torch.save(saved, f)
+        _fsync_tree(tmp)
+        if final.exists():  # only when the same step is saved twice
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException as e:  # a signal included: never leave a half-written checkpoint behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, (OSError, RuntimeError, SafetensorError)):
+            raise UserError(
+                f"cannot write checkpoint {final} ({_write_error(e)}): free space there (or fix its "
+                f"permissions) and continue with --resume, or start again with another --out; the "
+                f"last complete checkpoint is {latest_checkpoint(directory) or 'none'}"
+            ) from e
+        raise
+    for old in checkpoints_in(directory)[:-keep]:
         shutil.rmtree(old)
     return final
+
+
+def _write_error(e: BaseException) -> str:
+    """The operating system's reason for a failed save, else the error's first line."""
+    cause = e
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None and cause.strerror:
+        return cause.strerror
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def load_checkpoint(path: Path, state: TrainState, config: dict) -> dict:
@@ -118,7 +128,9 @@ def load_checkpoint(path: Path, state: TrainState, config: dict) -> dict:
             architecture or on other data.
     """
     try:
-        saved = torch.load(path / "state.pt", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on a pickle's protocol, before refusing it
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            saved = torch.load(path / "state.pt", weights_only=True)
         changed = [name for name in ARCHITECTURE if saved["config"].get(name) != config[name]]
         if changed:
             was = ", ".join(f"{n}={saved['config'].get(n)}" for n in changed)
@@ -130,7 +142,12 @@ def load_checkpoint(path: Path, state: TrainState, config: dict) -> dict:
         load_networks(state.model, path)
     except FileNotFoundError as e:
         raise UserError(f"checkpoint {path} is incomplete: {e.filename} is missing") from e
-    except (RuntimeError, EOFError, KeyError, pickle.UnpicklingError, SafetensorError) as e:
+    except pickle.UnpicklingError as e:  # torch's message advises weights_only=False: never that
+        raise UserError(
+            f"checkpoint {path} is corrupt: its state.pt is not a safe checkpoint (not only tensors "
+            "and plain values, or not a torch file); delete it to resume from the one before"
+        ) from e
+    except (RuntimeError, EOFError, KeyError, SafetensorError) as e:
         raise UserError(
             f"checkpoint {path} is corrupt ({type(e).__name__}: {e}); delete it to resume from "
             "the one before"

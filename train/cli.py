@@ -9,26 +9,73 @@ Data-parallel on N processes: ``torchrun --nproc-per-node N $(which electra-trai
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+import os
+import signal
+import sys
 
-import typer
 
-from electra_data.console import fail, stderr
-from electra_data.errors import UserError
-from electra_data.train.config import DEVICES, OBJECTIVES, PRECISIONS, SHARING, SIZES, TrainConfig
-from electra_data.train.evaluate import plateau_warning
-from electra_data.train.export import existing_outputs, remove_outputs
-from electra_data.train.init import find_init_source
-from electra_data.train.loop import train as run_training
+def _while_starting(signum, frame) -> None:
+    os.write(2, b"interrupted before the run started: nothing was written\n")
+    os._exit(128 + signum)
+
+
+# Started as the electra-train command (as electra-data does): a signal while Python still
+# imports what the command needs ends it with one line, not a traceback of the import it broke.
+# train() puts the defaults back before its own handling takes over; a program that imports this
+# module keeps its own handlers.
+if os.path.basename(sys.argv[0]) == "electra-train":
+    for _signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_signum, _while_starting)
+
+import dataclasses  # noqa: E402
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Annotated  # noqa: E402
+
+import typer  # noqa: E402
+from typer.core import TyperCommand  # noqa: E402
+
+from electra_data.console import fail, interruptible, stop, warn  # noqa: E402
+from electra_data.train.config import DEVICES, OBJECTIVES, PRECISIONS, SHARING, SIZES, TrainConfig  # noqa: E402
+from electra_data.train.interrupt import Interrupted  # noqa: E402
+from electra_data.train.rundir import check_out_dir, resume_hint  # noqa: E402
 
 __all__ = ["app", "train"]
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
-@app.command()
+class _Command(TyperCommand):
+    """electra-train's command: an option given twice is refused, where click would silently
+    take the last value (``--max-steps 2 ... --max-steps 5``)."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            _refuse_repeated_options(self.params, args)
+        return super().parse_args(ctx, args)
+
+
+def _refuse_repeated_options(params, args: list[str]) -> None:
+    by_name = {name: param for param in params for name in (*param.opts, *param.secondary_opts)}
+    seen, words = set(), iter(args)
+    for word in words:
+        if word == "--":
+            return
+        name, inline, _ = word.partition("=")
+        param = by_name.get(name)
+        if param is None:
+            continue  # a value, or an unknown option that click names itself
+        if param.name in seen:
+            fail(f"{'/'.join((*param.opts, *param.secondary_opts))} is given twice: give it once "
+                 "(the last would silently win)")
+        seen.add(param.name)
+        if not param.is_flag and not inline:
+            next(words, None)  # its value, whatever it looks like
+
+
+@app.command(cls=_Command)
 def train(
+    ctx: typer.Context,
     data: Annotated[
         Path,
         typer.Option(exists=True, file_okay=False, help="Shard directory written by `electra-data build`."),
@@ -82,7 +129,7 @@ def train(
         float | None, typer.Option(help="Fraction of tokens masked [default: 0.15, large 0.25].")
     ] = None,
     disc_weight: Annotated[float, typer.Option(help="Weight of the discriminator loss.")] = 50.0,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation, data order and masking.")] = 42,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation, data order and masking (0 to 2**32 - 1).")] = 42,
     save_every: Annotated[
         int, typer.Option(help="Checkpoint every N steps (0: only at the end).")
     ] = 10_000,
@@ -99,62 +146,109 @@ def train(
     compile: Annotated[bool, typer.Option(help="Compile the networks with torch.compile.")] = False,
     overwrite: Annotated[
         bool,
-        typer.Option(help="Replace the outputs of an earlier run in --out (other files are kept)."),
+        typer.Option(help="Replace an earlier run in --out (one with its train_config.json), once the new one "
+                          "has passed its checks; other files are kept."),
     ] = False,
 ) -> None:
     """Pre-train an ELECTRA generator and discriminator, then export them for from_pretrained."""
-    try:
-        if init_from is not None:  # the checkpoint's shape is the default
-            source = find_init_source(init_from, objective)
-            model_size = model_size or source.model_size
-            generator_size = generator_size or source.generator_size
-        cfg = TrainConfig(
-            data_dir=data,
-            out_dir=out,
-            objective=objective,
-            model_size=model_size or "small",
-            generator_size=generator_size,
-            embedding_sharing=embedding_sharing,
-            init_from=init_from,
-            max_steps=max_steps,
-            batch_size=batch_size,
-            grad_accum=grad_accum,
-            learning_rate=learning_rate,
-            warmup_steps=warmup_steps,
-            weight_decay=weight_decay,
-            adam_epsilon=adam_epsilon,
-            adam_beta1=adam_beta1,
-            adam_beta2=adam_beta2,
-            max_grad_norm=max_grad_norm,
-            mask_prob=mask_prob,
-            disc_weight=disc_weight,
-            seed=seed,
-            save_every=save_every,
-            keep_checkpoints=keep_checkpoints,
-            log_every=log_every,
-            eval_every=eval_every,
-            eval_batches=eval_batches,
-            device=device,
-            precision=precision,
-            compile=compile,
-        )
-    except ValueError as e:  # UserError included
-        fail(str(e))
-    if resume and overwrite:
-        fail("--resume continues the run in --out and --overwrite deletes it: pass one of them")
-    earlier = existing_outputs(out)
-    if earlier and not overwrite and not resume:
-        fail(
-            f"{out} already holds a run ({', '.join(earlier)}); pass --resume to continue it, "
-            "--overwrite to replace it, or choose another --out"
-        )
-    if earlier and overwrite:
-        remove_outputs(out)
-    try:
-        metrics = run_training(cfg, resume=resume)
-    except UserError as e:
-        fail(str(e))
+    _refuse_ignored_options(ctx, objective, eval_batches)
+    for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+        if signal.getsignal(signum) is _while_starting:  # its line is wrong once the command runs
+            signal.signal(signum, default)
+    # From here a signal stops the run wherever it is (importing torch alone takes seconds) and
+    # the command ends with one line naming what is left to --resume from.
+    with interruptible() as interruption:
+        try:
+            # Imported under the handlers: torch and transformers take seconds to load.
+            from electra_data.train.evaluate import plateau_warning
+            from electra_data.train.init import find_init_source
+            from electra_data.train.loop import train as run_training
+
+            try:
+                if init_from is not None:  # the checkpoint's shape is the default
+                    source = find_init_source(init_from, objective)
+                    model_size = model_size or source.model_size
+                    generator_size = generator_size or source.generator_size
+                cfg = _config(
+                    data_dir=data,
+                    out_dir=out,
+                    objective=objective,
+                    model_size=model_size or "small",
+                    generator_size=generator_size,
+                    embedding_sharing=embedding_sharing,
+                    init_from=init_from,
+                    max_steps=max_steps,
+                    batch_size=batch_size,
+                    grad_accum=grad_accum,
+                    learning_rate=learning_rate,
+                    warmup_steps=warmup_steps,
+                    weight_decay=weight_decay,
+                    adam_epsilon=adam_epsilon,
+                    adam_beta1=adam_beta1,
+                    adam_beta2=adam_beta2,
+                    max_grad_norm=max_grad_norm,
+                    mask_prob=mask_prob,
+                    disc_weight=disc_weight,
+                    seed=seed,
+                    save_every=save_every,
+                    keep_checkpoints=keep_checkpoints,
+                    log_every=log_every,
+                    eval_every=eval_every,
+                    eval_batches=eval_batches,
+                    device=device,
+                    precision=precision,
+                    compile=compile,
+                )
+                check_out_dir(out, data, init_from, resume, overwrite)  # before anything is written
+                # --overwrite deletes the earlier run only once the setup has passed.
+                metrics = run_training(cfg, resume=resume, overwrite=overwrite)
+            except ValueError as e:  # UserError included
+                fail(str(e))
+        except Interrupted as e:  # the loop stopped between two steps, with a checkpoint
+            stop(f"{e}; {resume_hint(out)}", e.signum)
+        except KeyboardInterrupt:
+            if interruption.signal is None:
+                raise
+            stop(f"interrupted by {signal.Signals(interruption.signal).name}; {resume_hint(out)}",
+                 interruption.signal)
     summary = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "step")
     typer.echo(f"exported to {out} after {cfg.max_steps} steps: {summary}")
     if warning := plateau_warning(metrics):
-        stderr.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
+        warn(warning)
+
+
+# TrainConfig's fields whose option is not the field's name with dashes.
+_OPTION_OF = {"data_dir": "--data", "out_dir": "--out"}
+_FIELD = re.compile(r"\b(" + "|".join(f.name for f in dataclasses.fields(TrainConfig)) + r")\b")
+
+
+def _config(**fields) -> TrainConfig:
+    """``TrainConfig(**fields)``, its refusals worded in options: it names its fields, being
+    Python API too, and a user of the command knows ``--batch-size``, not ``batch_size``."""
+    def option(field: re.Match) -> str:
+        return _OPTION_OF.get(field[1], "--" + field[1].replace("_", "-"))
+
+    try:
+        return TrainConfig(**fields)
+    except ValueError as e:
+        raise ValueError(_FIELD.sub(option, str(e))) from e
+
+
+# Options that only one objective uses: given with the other, they would be silently ignored.
+_ELECTRA_ONLY = {"generator_size": "--generator-size", "embedding_sharing": "--embedding-sharing",
+                 "disc_weight": "--disc-weight"}
+
+
+def _refuse_ignored_options(ctx: typer.Context, objective: str, eval_batches: int) -> None:
+    def given(name: str) -> bool:
+        source = ctx.get_parameter_source(name)  # compared by name: recent typer vendors its own click
+        return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+    if objective == "mlm":
+        for name, flag in _ELECTRA_ONLY.items():
+            if given(name):
+                fail(f"{flag} has no effect with --objective mlm (one masked LM, no generator or "
+                     f"discriminator): drop it, or train with --objective electra")
+    if eval_batches == 0 and given("eval_every"):
+        fail("--eval-every has no effect with --eval-batches 0 (no validation): drop one of them")
+

@@ -8,6 +8,7 @@ Fields left as ``None`` take the per-size defaults of the ELECTRA paper, resolve
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ __all__ = [
     "SHARING",
     "PRECISIONS",
     "ARCHITECTURE",
+    "MAX_SEED",
     "generator_dims_of",
     "TrainConfig",
 ]
@@ -65,6 +67,9 @@ SHARING = ("tied", "gdes", "none", "all")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # The fields that decide the shapes and wiring of the saved weights: a resumed run must keep them.
 ARCHITECTURE = ("objective", "model_size", "generator_size", "embedding_sharing")
+MAX_SEED = 2**32 - 1
+_REALS = ("generator_size", "learning_rate", "weight_decay", "adam_epsilon", "adam_beta1", "adam_beta2",
+          "max_grad_norm", "mask_prob", "disc_weight")
 
 _GENERATOR_FRACTION = {"tiny": 1 / 2, "mini": 1 / 4, "small": 1 / 4, "base": 1 / 3, "large": 1 / 4}
 _BATCH_SIZE = {"tiny": 32, "mini": 32, "small": 128, "base": 256, "large": 2048}
@@ -191,6 +196,9 @@ class TrainConfig:
         self._validate()
 
     def _validate(self) -> None:
+        for name in _REALS:  # NaN fails every comparison below with a misleading message; inf passes some
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
         checks = [
             (self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}"),
             (self.embedding_sharing in SHARING, f"embedding_sharing must be one of {', '.join(SHARING)}"),
@@ -208,11 +216,13 @@ class TrainConfig:
             (0 <= self.warmup_steps <= self.max_steps, "warmup_steps must be in [0, max_steps]"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (self.adam_epsilon > 0, "adam_epsilon must be > 0"),
-            (0 <= self.adam_beta1 < 1 and 0 <= self.adam_beta2 < 1, "adam betas must be in [0, 1)"),
+            (0 <= self.adam_beta1 < 1 and 0 <= self.adam_beta2 < 1,
+             "adam betas (adam_beta1, adam_beta2) must be in [0, 1)"),
             (self.max_grad_norm > 0, "max_grad_norm must be > 0"),
             (0 < self.mask_prob < 1, "mask_prob must be in (0, 1)"),
             (self.disc_weight >= 0, "disc_weight must be >= 0"),
-            (self.seed >= 0, "seed must be >= 0"),
+            # 32 bits, like every seed of the toolkit; past 2**64 torch's seeding overflowed mid-setup.
+            (0 <= self.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED} (2**32 - 1), got {self.seed}"),
             (self.save_every >= 0, "save_every must be >= 0 (0 saves only at the end)"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
             (self.log_every >= 1, "log_every must be >= 1"),

@@ -1,7 +1,9 @@
 """Stream padded batches from a shard directory's Arrow IPC stream shards.
 
-Shards are memory-mapped and their list offsets and values viewed as numpy arrays without
-copying, so reading row ``i`` is a slice.
+A shard is read whole into memory when the stream first needs it (a few stay open), and its list
+offsets and values are viewed as numpy arrays without copying, so reading row ``i`` is a slice.
+Not memory-mapped: reading a mapped page of a shard truncated while the run goes on kills the
+process (SIGBUS) with no message; a read that fails is a ``ShardError`` naming the shard.
 
 The example order is a pure function of ``(seed, epoch)``: shards are permuted per epoch and rows
 within each shard per ``(epoch, shard)``. The stream position is ``(epoch, index)`` into that
@@ -23,13 +25,18 @@ import torch
 from electra_data.errors import UserError
 from electra_data.train.manifest import FORMAT_VERSION, REBUILD, Manifest
 
-__all__ = ["Shard", "collate", "BatchStream"]
+__all__ = ["ShardError", "Shard", "collate", "BatchStream"]
 
 _VERSION_KEY = b"electra_data.format_version"
 _ID_TYPES = (pa.uint16(), pa.uint32())  # uint32 only for vocabs > 65535
 
+
+class ShardError(UserError):
+    """A shard that cannot be read, or does not hold what its manifest entry says."""
+
+
 class Shard:
-    """One memory-mapped shard; ``shard[i]`` is ``(input_ids view, segment_a_length)``.
+    """One shard, in memory; ``shard[i]`` is ``(input_ids view, segment_a_length)``.
 
     Args:
         path: The Arrow IPC stream file.
@@ -38,28 +45,33 @@ class Shard:
             past the embedding table would crash the model with an opaque index error).
 
     Raises:
-        UserError: If the file is not a version-1 shard, its row count disagrees, or an id is
-            out of range.
+        ShardError: If the file cannot be read, is not a version-1 shard, its row count
+            disagrees, or an id is out of range.
     """
 
     def __init__(self, path: Path, expected_rows: int, vocab_size: int | None = None):
         try:
-            reader = pa.ipc.open_stream(pa.memory_map(str(path)))
+            reader = pa.ipc.open_stream(pa.py_buffer(Path(path).read_bytes()))
             schema = reader.schema
-            # Record batches keep referencing the memory map, so the views below stay valid.
+            # Record batches keep referencing the buffer, so the views below stay valid.
             self._batches = list(reader)
-        except pa.ArrowInvalid as e:
-            raise UserError(f"{path} is not an Arrow IPC stream ({e}); {REBUILD}") from e
+        except (OSError, EOFError, pa.ArrowException) as e:  # missing, truncated, not Arrow
+            why = getattr(e, "strerror", None) or f"{type(e).__name__}: {e}"  # strerror: no repeated path
+            raise ShardError(
+                f"cannot read shard {path} ({why}): it is missing or truncated, or "
+                f"is not an Arrow IPC stream; check its directory with electra-data verify and "
+                f"{REBUILD} if that fails"
+            ) from e
         version = (schema.metadata or {}).get(_VERSION_KEY)
         if version != str(FORMAT_VERSION).encode():
-            raise UserError(
+            raise ShardError(
                 f"{path} has shard format version {version!r}, expected {FORMAT_VERSION}; {REBUILD}"
             )
         types = dict(zip(schema.names, schema.types))
         ids_type = types.get("input_ids")
         ids_ok = ids_type is not None and pa.types.is_list(ids_type) and ids_type.value_type in _ID_TYPES
         if not ids_ok or types.get("segment_a_length") != pa.uint16():
-            raise UserError(
+            raise ShardError(
                 f"{path} needs columns input_ids: list<uint16|uint32> and segment_a_length: uint16, "
                 f"has {schema.names}; {REBUILD}"
             )
@@ -70,7 +82,7 @@ class Shard:
         self._segment_a = np.concatenate(segment_a or [np.zeros(0, np.uint16)])
         self._starts = np.cumsum([0] + [b.num_rows for b in self._batches])
         if self._starts[-1] != expected_rows:
-            raise UserError(
+            raise ShardError(
                 f"{path} has {self._starts[-1]} rows, the manifest says {expected_rows}; {REBUILD}"
             )
         if vocab_size is not None:
@@ -81,7 +93,7 @@ class Shard:
             bad = np.flatnonzero(values >= vocab_size)
             if bad.size:
                 row = int(np.searchsorted(self._offsets[chunk], bad[0], side="right")) - 1
-                raise UserError(
+                raise ShardError(
                     f"{path} row {self._starts[chunk] + row} holds token id {values[bad[0]]}, "
                     f"not below the vocab size {vocab_size}: the shards do not match their "
                     f"tokenizer; {REBUILD}"

@@ -59,10 +59,13 @@ def evaluate(
     loss,
     device: torch.device,
     autocast: Callable[[], AbstractContextManager],
+    micro_batch: int | None = None,
 ) -> dict[str, float]:
     """Mean validation metrics over ``cfg.eval_batches`` batches, prefixed ``val_``.
 
     The same batches and masks every time (fixed seed), so values are comparable across steps.
+    The examples of ``cfg.eval_batches`` batches of ``cfg.batch_size`` are read in micro-batches
+    of ``micro_batch`` (default: the whole batch): those that training's memory check let through.
 
     Args:
         model: The unwrapped model (``ElectraPair`` or ``MaskedLM``).
@@ -71,6 +74,7 @@ def evaluate(
         loss: The objective with everything but ``rng`` bound.
         device: Where the model is.
         autocast: Makes the training precision's autocast context.
+        micro_batch: Examples per forward pass; divides ``cfg.batch_size``.
 
     Returns:
         The metrics; ``val_disc_auc`` too for ELECTRA. Empty when there is no validation split
@@ -78,7 +82,8 @@ def evaluate(
     """
     if not cfg.eval_batches or not manifest.split("validation"):
         return {}
-    stream = BatchStream(manifest, "validation", cfg.batch_size, cfg.seed)
+    micro_batch = micro_batch or cfg.batch_size
+    stream = BatchStream(manifest, "validation", micro_batch, cfg.seed)
     rng = torch.Generator(device).manual_seed(cfg.seed)
     detection: list[tuple[torch.Tensor, torch.Tensor]] = []
     extra = {"detection": detection} if cfg.objective == "electra" else {}
@@ -86,7 +91,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     rows, fields = [], ()
-    for _ in range(cfg.eval_batches):
+    for _ in range(cfg.eval_batches * (cfg.batch_size // micro_batch)):
         batch = {k: v.to(device) for k, v in next(stream).items()}
         with autocast():
             output = model(batch, bound)

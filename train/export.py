@@ -3,7 +3,7 @@
 ``<out>/discriminator/`` and ``<out>/generator/`` (``<out>/mlm/`` for ``--objective mlm``) load
 with ``from_pretrained`` (and each holds a copy of the tokenizer files, so
 ``AutoTokenizer.from_pretrained`` works on any), and ``<out>/tokenizer/`` is the shard
-directory's tokenizer as trained on.
+directory's tokenizer as trained on. ``rundir.RUN_OUTPUTS`` lists these and the run's other files.
 """
 
 from __future__ import annotations
@@ -15,38 +15,8 @@ from pathlib import Path
 from electra_data.train.evaluate import plateau_warning
 from electra_data.train.manifest import Manifest
 from electra_data.train.model import ElectraPair, MaskedLM, save_networks
-from electra_data.train.monitor import METRICS, PLOT, TENSORBOARD
 
-__all__ = ["RUN_OUTPUTS", "existing_outputs", "remove_outputs", "export", "model_card"]
-
-# Everything a run writes into its output directory; nothing else there is ever touched.
-RUN_OUTPUTS = (
-    "discriminator",
-    "generator",
-    "mlm",
-    "tokenizer",
-    "checkpoints",
-    METRICS,
-    PLOT,
-    TENSORBOARD,
-    "train_config.json",
-    "README.md",
-)
-
-
-def existing_outputs(out_dir: Path) -> list[str]:
-    """Names in ``out_dir`` that an earlier run wrote (and a new run would overwrite)."""
-    return [name for name in RUN_OUTPUTS if (out_dir / name).exists()]
-
-
-def remove_outputs(out_dir: Path) -> None:
-    """Delete what an earlier run wrote into ``out_dir``, leaving any other files alone."""
-    for name in existing_outputs(out_dir):
-        path = out_dir / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+__all__ = ["export", "model_card"]
 
 
 def model_card(manifest: Manifest, config: dict, step: int, metrics: dict[str, float]) -> str:

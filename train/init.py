@@ -13,9 +13,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from safetensors import SafetensorError
 from transformers import ElectraForMaskedLM, ElectraForPreTraining
 
 from electra_data.errors import UserError
@@ -45,24 +48,33 @@ class InitSource:
     generator_size: float | None
 
 
+# config.json's fields that make a network's ModelSize.
+_SHAPE = {"num_hidden_layers": "layers", "hidden_size": "hidden", "num_attention_heads": "heads",
+          "intermediate_size": "ffn", "embedding_size": "embedding"}
+
+
 def _hf_config(directory: Path) -> dict:
+    """``directory``'s config.json, checked to be an ELECTRA config with a possible shape."""
+    path = directory / "config.json"
     try:
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {directory / 'config.json'}: {e}") from e
-    if config.get("model_type") != "electra":
-        raise UserError(f"{directory} holds a {config.get('model_type')!r} model, not an ELECTRA one")
+        raise UserError(f"cannot read {path}: {e}") from e
+    if not isinstance(config, dict) or config.get("model_type") != "electra":
+        kind = config.get("model_type") if isinstance(config, dict) else None
+        raise UserError(f"{directory} holds a {kind!r} model, not an ELECTRA one")
+    missing = [key for key in _SHAPE if type(config.get(key)) is not int]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)} (or not as an integer): not a complete ELECTRA config")
+    try:
+        _dims(config)
+    except ValueError as e:  # ModelSize's checks: sizes below 1, heads that do not divide
+        raise UserError(f"{path} holds an impossible shape: {e}") from e
     return config
 
 
 def _dims(config: dict) -> ModelSize:
-    return ModelSize(
-        layers=config["num_hidden_layers"],
-        hidden=config["hidden_size"],
-        heads=config["num_attention_heads"],
-        ffn=config["intermediate_size"],
-        embedding=config["embedding_size"],
-    )
+    return ModelSize(**{field: config[key] for key, field in _SHAPE.items()})
 
 
 def find_init_source(path: Path, objective: str = "electra") -> InitSource:
@@ -142,18 +154,31 @@ def load_init(source: InitSource, cfg: TrainConfig, manifest: Manifest) -> Elect
             f"{source.main} has {config.get('max_position_embeddings')} positions, fewer than the "
             f"data's max_seq_length {manifest.max_seq_length}: rebuild with a shorter --max-seq-length"
         )
+    if cfg.objective == "mlm":
+        return MaskedLM(_from_pretrained(ElectraForMaskedLM, source.main))
+    disc = _from_pretrained(ElectraForPreTraining, source.main)
+    if source.generator is not None:
+        gen = _from_pretrained(ElectraForMaskedLM, source.generator)
+    else:
+        gen = ElectraForMaskedLM(_generator_config(disc, cfg.generator_dims))
+        copy_embeddings(disc, gen)
+    return ElectraPair(disc, gen, cfg.embedding_sharing)
+
+
+def _from_pretrained(cls, directory: Path):
     try:
-        if cfg.objective == "mlm":
-            return MaskedLM(ElectraForMaskedLM.from_pretrained(source.main))
-        disc = ElectraForPreTraining.from_pretrained(source.main)
-        if source.generator is not None:
-            gen = ElectraForMaskedLM.from_pretrained(source.generator)
-        else:
-            gen = ElectraForMaskedLM(_generator_config(disc, cfg.generator_dims))
-            copy_embeddings(disc, gen)
-        return ElectraPair(disc, gen, cfg.embedding_sharing)
-    except (OSError, ValueError) as e:  # transformers' errors for broken or mismatched files
-        raise UserError(f"cannot start from {source.main}: {e}") from e
+        with warnings.catch_warnings():  # torch's note on a pickle's protocol, before refusing it
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return cls.from_pretrained(directory)
+    except pickle.UnpicklingError as e:
+        # torch's own message is 20 lines that end by advising weights_only=False: never that.
+        weights = ", ".join(sorted(p.name for p in directory.glob("*.bin"))) or "the weights file"
+        raise UserError(
+            f"--init-from: {weights} in {directory} is not a safe checkpoint: it holds Python objects, "
+            "not only tensors, and loading it could run code; use a model.safetensors checkpoint"
+        ) from e
+    except (OSError, ValueError, SafetensorError) as e:  # broken or mismatched weight files
+        raise UserError(f"cannot start from {directory}: {e}") from e
 
 
 def _generator_config(disc: ElectraForPreTraining, dims: ModelSize):

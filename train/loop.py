@@ -5,6 +5,11 @@ accumulated micro-batch the objective (under autocast) and its backward; then un
 AdamW, schedule. Every ``log_every`` steps the averaged metrics go to the monitor, every
 ``eval_every`` a validation pass, every ``save_every`` (and at the end, and when SIGTERM/SIGINT
 arrives) a checkpoint. A non-finite loss stops the run before anything is saved from it.
+
+Everything that can refuse the run (data, batch size, memory, ``--init-from``, the checkpoint
+to resume) is checked before ``--overwrite`` deletes the earlier run. Whatever stops the run
+later (a shard that changed, a full disk, a signal) ends in one message naming the last
+complete checkpoint, which stays.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from electra_data.errors import UserError
 from electra_data.train import distributed
 from electra_data.train.checkpoint import TrainState, latest_checkpoint, load_checkpoint, save_checkpoint
 from electra_data.train.config import ARCHITECTURE, TrainConfig
-from electra_data.train.data import BatchStream
+from electra_data.train.data import BatchStream, ShardError
 from electra_data.train.evaluate import evaluate
 from electra_data.train.export import export
 from electra_data.train.manifest import Manifest, read_manifest
@@ -34,7 +39,10 @@ from electra_data.train.model import ElectraPair, MaskedLM
 from electra_data.train.monitor import Monitor
 from electra_data.train.objective import electra_loss, mlm_loss
 from electra_data.train.device import resolve_device, resolve_precision
+from electra_data.train.interrupt import Interrupted, StopSignals
+from electra_data.train.memory import check_memory
 from electra_data.train.optim import build_optimizer, linear_schedule
+from electra_data.train.rundir import RUN_CONFIG, remove_outputs, resume_hint
 
 __all__ = ["RECORD_BATCHES", "build_model", "build_objective", "seed_step", "train"]
 
@@ -78,26 +86,6 @@ def seed_step(rng: torch.Generator, seed: int, step: int, rank: int) -> None:
     torch.manual_seed(value)
 
 
-class _StopSignals:
-    """Turn the first SIGTERM/SIGINT into a flag the loop checks after each step (a second one
-    acts as usual), so a job scheduler's preemption ends with a checkpoint."""
-
-    def __init__(self):
-        self.received: str | None = None
-
-    def __enter__(self):
-        self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM, signal.SIGINT)}
-        return self
-
-    def _handle(self, signum, frame):
-        self.received = signal.Signals(signum).name
-        signal.signal(signum, self._previous[signum])
-
-    def __exit__(self, *exc):
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
-
-
 def _record(directory: Path, rank: int, step: int, batch: dict[str, torch.Tensor]) -> None:
     lengths = batch["attention_mask"].sum(dim=1).tolist()
     rows = [ids[:n] for ids, n in zip(batch["input_ids"].tolist(), lengths)]
@@ -110,29 +98,45 @@ def _first_bad_step(window: list[torch.Tensor], first_step: int, per_step: int) 
     return None if all(finite) else first_step + finite.index(False) // per_step
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> dict[str, float]:
+def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict[str, float]:
     """Pre-train on a shard directory and export the result (on rank 0 under ``torchrun``).
 
     Args:
         cfg: The resolved training config.
         resume: Continue from the latest checkpoint in ``cfg.out_dir``.
+        overwrite: Delete an earlier run's outputs in ``cfg.out_dir`` (``rundir.check_out_dir``
+            must have recognised it as a run directory), once the setup has succeeded.
 
     Returns:
         The final metrics: the last logged training window, validation metrics and ``step``.
 
     Raises:
-        UserError: If the data, device, checkpoint or ``--init-from`` is unusable, the loss
-            stops being finite, or a signal stopped the run (after saving a checkpoint).
+        UserError: If the data, device, batch size, checkpoint or ``--init-from`` is unusable,
+            the loss stops being finite, a shard cannot be read, or a file cannot be written.
+        Interrupted: If a signal stopped the run (after saving a checkpoint, if it came
+            between two steps).
     """
     device = resolve_device(cfg.device)
     ddp = distributed.setup(device)
     try:
-        return _train(cfg, resume, device, ddp)
+        return _train(cfg, resume, overwrite, device, ddp)
+    except ShardError as e:  # a shard changed or vanished while the run went on
+        raise UserError(f"{e}; {resume_hint(cfg.out_dir)}") from e
+    except torch.OutOfMemoryError as e:  # what check_memory's estimate did not foresee
+        raise UserError(
+            f"{device} ran out of memory with --batch-size {cfg.batch_size} and --grad-accum {cfg.grad_accum}: "
+            f"lower the one or raise the other; {resume_hint(cfg.out_dir)}"
+        ) from e
+    except OSError as e:  # a full disk, a file removed or made read-only under the run
+        where = f": {e.filename}" if e.filename else ""
+        raise UserError(f"training stopped: {e.strerror or e}{where}; {resume_hint(cfg.out_dir)}") from e
     finally:
         distributed.teardown(ddp)
 
 
-def _train(cfg: TrainConfig, resume: bool, device: torch.device, ddp: distributed.Distributed) -> dict:
+def _train(
+    cfg: TrainConfig, resume: bool, overwrite: bool, device: torch.device, ddp: distributed.Distributed
+) -> dict:
     # --- setup ---
     if device.type == "cuda":
         device = torch.device("cuda", ddp.local_rank)
@@ -144,8 +148,16 @@ def _train(cfg: TrainConfig, resume: bool, device: torch.device, ddp: distribute
     manifest = read_manifest(cfg.data_dir)
     micro_batch = cfg.batch_size // (cfg.grad_accum * ddp.world_size)
     stream = BatchStream(manifest, "train", micro_batch, cfg.seed, ddp.rank, ddp.world_size)
-    model = build_model(cfg, manifest, from_init=not resume).to(device)
+    if cfg.batch_size > stream.examples:  # every batch would hold some examples twice
+        fits = stream.examples // (cfg.grad_accum * ddp.world_size) * cfg.grad_accum * ddp.world_size
+        raise UserError(
+            f"--batch-size {cfg.batch_size} is larger than the training split of {cfg.data_dir} "
+            f"({stream.examples} examples): use --batch-size {fits} or less, or build more data"
+        )
+    model = build_model(cfg, manifest, from_init=not resume)
     dtype = resolve_precision(cfg.precision, device)
+    check_memory(cfg, manifest, sum(p.numel() for p in model.parameters()), device, dtype, ddp.world_size)
+    model = model.to(device)
     autocast = functools.partial(torch.autocast, device.type, dtype=dtype, enabled=dtype != torch.float32)
     optimizer = build_optimizer(model, cfg)
     scheduler = linear_schedule(optimizer, cfg.warmup_steps, cfg.max_steps)
@@ -161,7 +173,9 @@ def _train(cfg: TrainConfig, resume: bool, device: torch.device, ddp: distribute
             raise UserError(f"--resume: no checkpoint in {checkpoints}; start without --resume")
         saved = load_checkpoint(latest, state, resolved)
         start = saved["step"]
-        if start >= cfg.max_steps:
+        # At --max-steps with no model card (the export writes it last), a signal stopped the
+        # export: the loop is skipped and the export done again.
+        if start > cfg.max_steps or (start == cfg.max_steps and (out / "README.md").exists()):
             raise UserError(f"{latest} is at step {start}, already --max-steps: raise it to go on")
     if cfg.compile:
         for net in model.networks().values():
@@ -170,8 +184,10 @@ def _train(cfg: TrainConfig, resume: bool, device: torch.device, ddp: distribute
     if ddp.world_size > 1:
         wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if ddp.main:
+        if overwrite:  # only now: everything above that can refuse the run has passed
+            remove_outputs(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.json").write_text(json.dumps(resolved, indent=2) + "\n", encoding="utf-8")
+        (out / RUN_CONFIG).write_text(json.dumps(resolved, indent=2) + "\n", encoding="utf-8")
     monitor = Monitor(out, cfg.max_steps, start, f"{cfg.objective}-{cfg.model_size}", enabled=ddp.main)
     if resume:
         changed = [k for k in resolved if k not in ARCHITECTURE and saved["config"].get(k) != resolved[k]]
@@ -184,7 +200,7 @@ def _train(cfg: TrainConfig, resume: bool, device: torch.device, ddp: distribute
     window_first, metrics = start + 1, {}
     objective = functools.partial(loss, rng=rng)
     record = os.environ.get(RECORD_BATCHES)
-    stop = _StopSignals()
+    stop = StopSignals()
     window_start = time.perf_counter()
     with stop, monitor:
         for step in range(start + 1, cfg.max_steps + 1):
@@ -229,22 +245,23 @@ def _train(cfg: TrainConfig, resume: bool, device: torch.device, ddp: distribute
                 window, window_first = [], step + 1
                 window_tokens.zero_()
             if ddp.main and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.max_steps):
-                validation = evaluate(model, manifest, cfg, loss, device, autocast)
+                validation = evaluate(model, manifest, cfg, loss, device, autocast, micro_batch)
                 if validation:
                     monitor.write({"step": step, **validation})
                 metrics = {**metrics, **validation}
             if saving and ddp.main:
-                saved_to = save_checkpoint(checkpoints, step, state, resolved, cfg.keep_checkpoints)
+                save_checkpoint(checkpoints, step, state, resolved, cfg.keep_checkpoints)
             if not window:  # evaluation and saving stay out of the next tokens/s figure
                 window_start = time.perf_counter()
             if stopping:
                 ddp.barrier()  # other ranks must not exit (and make torchrun kill us) mid-save
-                where = f"; checkpoint {saved_to}" if ddp.main else ""
-                raise UserError(f"stopped by {stop.received or 'a signal on another rank'} after step "
-                                f"{step}{where}; continue with --resume")
+                who = signal.Signals(stop.received).name if stop.received else "a signal on another rank"
+                raise Interrupted(stop.received or signal.SIGTERM, f"stopped by {who} after step {step}")
 
     # --- export ---
     if ddp.main:
+        if not metrics:  # the loop did not run: the export of a finished run is being redone
+            metrics = evaluate(model, manifest, cfg, loss, device, autocast, micro_batch)
         export(out, model, manifest, resolved, cfg.max_steps, metrics)
     ddp.barrier()
     return metrics

@@ -42,12 +42,14 @@ class SpecialTokens:
 
 @dataclass(frozen=True)
 class ShardInfo:
-    """One shard as the manifest lists it; ``path`` is absolute and inside the directory."""
+    """One shard as the manifest lists it; ``path`` is absolute and inside the directory, and
+    ``bytes`` its size when the manifest records it."""
 
     path: Path
     split: str
     examples: int
     tokens: int
+    bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,8 @@ def read_manifest(data_dir: str | Path) -> Manifest:
 
     Raises:
         UserError: If the directory or manifest is missing, the format or version is unknown, a
-            path leaves the directory, or a listed shard or the tokenizer is missing.
+            path leaves the directory, a listed shard is missing or not of its recorded size, or
+            the tokenizer is missing.
     """
     root = Path(data_dir).resolve()
     if not root.is_dir():
@@ -109,7 +112,8 @@ def read_manifest(data_dir: str | Path) -> Manifest:
         ids = tok["special_tokens"]
         special = SpecialTokens(**{k: int(ids[k]) for k in ("pad", "unk", "cls", "sep", "mask")})
         shards = tuple(
-            ShardInfo(_inside(root, s["path"], "shard"), s["split"], int(s["examples"]), int(s["tokens"]))
+            ShardInfo(_inside(root, s["path"], "shard"), s["split"], int(s["examples"]), int(s["tokens"]),
+                      int(s["bytes"]) if "bytes" in s else None)
             for s in raw["shards"]
         )
         manifest = Manifest(
@@ -129,6 +133,13 @@ def read_manifest(data_dir: str | Path) -> Manifest:
     for shard in shards:
         if not shard.path.is_file():
             raise UserError(f"shard {shard.path} listed in the manifest is missing; {REBUILD}")
+        # A stat, not a checksum (that is verify's work): a truncated shard is refused before the
+        # run writes anything, not at the batch that first reads it.
+        if shard.bytes is not None and (size := shard.path.stat().st_size) != shard.bytes:
+            raise UserError(
+                f"shard {shard.path} has {size} bytes, the manifest says {shard.bytes}: it changed "
+                f"after the build; check the directory with electra-data verify and {REBUILD}"
+            )
     # Checked now, not at export time hours later: the export copies the tokenizer.
     if not (manifest.tokenizer_dir / "tokenizer_config.json").is_file():
         raise UserError(f"tokenizer {manifest.tokenizer_dir} is missing or incomplete; {REBUILD}")
