@@ -36,7 +36,7 @@ import typer  # noqa: E402
 from typer.core import TyperCommand  # noqa: E402
 
 from electra_data.console import fail, interruptible, stop, warn  # noqa: E402
-from electra_data.train.config import DEVICES, OBJECTIVES, PRECISIONS, SHARING, SIZES, TrainConfig  # noqa: E402
+from electra_data.train.config import ATTENTION_INITS, DEVICES, OBJECTIVES, PRECISIONS, SHARING, SIZES, TrainConfig  # noqa: E402
 from electra_data.train.interrupt import Interrupted  # noqa: E402
 from electra_data.train.rundir import check_out_dir, resume_hint  # noqa: E402
 
@@ -100,6 +100,16 @@ def train(
     embedding_sharing: Annotated[
         str, typer.Option(help=f"{', '.join(SHARING)}: one embeddings module for both, DeBERTaV3's gradient-disentangled, none, or the whole encoder (with --generator-size 1).")
     ] = "tied",
+    attention_init: Annotated[
+        str | None,
+        typer.Option(help=f"{' or '.join(ATTENTION_INITS)}: half the heads of every layer start on the previous or next token "
+                          "(a small discriminator then leaves chance in hundreds of steps, not thousands), or BERT's "
+                          "[default: local for tiny and mini, else standard]."),
+    ] = None,
+    init_range: Annotated[
+        float | None,
+        typer.Option(help="Standard deviation of the random initial weights [default: 0.05 with local attention, else 0.02]."),
+    ] = None,
     init_from: Annotated[
         Path | None,
         typer.Option(exists=True, file_okay=False,
@@ -151,7 +161,7 @@ def train(
     ] = False,
 ) -> None:
     """Pre-train an ELECTRA generator and discriminator, then export them for from_pretrained."""
-    _refuse_ignored_options(ctx, objective, eval_batches)
+    _refuse_ignored_options(ctx, objective, eval_batches, init_from)
     for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
         if signal.getsignal(signum) is _while_starting:  # its line is wrong once the command runs
             signal.signal(signum, default)
@@ -176,6 +186,8 @@ def train(
                     model_size=model_size or "small",
                     generator_size=generator_size,
                     embedding_sharing=embedding_sharing,
+                    attention_init=attention_init,
+                    init_range=init_range,
                     init_from=init_from,
                     max_steps=max_steps,
                     batch_size=batch_size,
@@ -239,7 +251,7 @@ _ELECTRA_ONLY = {"generator_size": "--generator-size", "embedding_sharing": "--e
                  "disc_weight": "--disc-weight"}
 
 
-def _refuse_ignored_options(ctx: typer.Context, objective: str, eval_batches: int) -> None:
+def _refuse_ignored_options(ctx: typer.Context, objective: str, eval_batches: int, init_from: Path | None) -> None:
     def given(name: str) -> bool:
         source = ctx.get_parameter_source(name)  # compared by name: recent typer vendors its own click
         return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
@@ -249,6 +261,10 @@ def _refuse_ignored_options(ctx: typer.Context, objective: str, eval_batches: in
             if given(name):
                 fail(f"{flag} has no effect with --objective mlm (one masked LM, no generator or "
                      f"discriminator): drop it, or train with --objective electra")
+    for name in ("attention_init", "init_range"):
+        if init_from is not None and given(name):
+            fail(f"--{name.replace('_', '-')} has no effect with --init-from (the weights come from the "
+                 "checkpoint): drop one of them")
     if eval_batches == 0 and given("eval_every"):
         fail("--eval-every has no effect with --eval-batches 0 (no validation): drop one of them")
 

@@ -19,6 +19,7 @@ __all__ = [
     "OBJECTIVES",
     "SHARING",
     "PRECISIONS",
+    "ATTENTION_INITS",
     "ARCHITECTURE",
     "MAX_SEED",
     "generator_dims_of",
@@ -65,12 +66,18 @@ DEVICES = ("auto", "cpu", "cuda")
 OBJECTIVES = ("electra", "mlm")
 SHARING = ("tied", "gdes", "none", "all")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+ATTENTION_INITS = ("local", "standard")
 # The fields that decide the shapes and wiring of the saved weights: a resumed run must keep them.
 ARCHITECTURE = ("objective", "model_size", "generator_size", "embedding_sharing")
 MAX_SEED = 2**32 - 1
-_REALS = ("generator_size", "learning_rate", "weight_decay", "adam_epsilon", "adam_beta1", "adam_beta2",
+_REALS = ("generator_size", "init_range", "learning_rate", "weight_decay", "adam_epsilon", "adam_beta1", "adam_beta2",
           "max_grad_norm", "mask_prob", "disc_weight")
 
+# The CPU presets start from local attention and a larger init range: from the standard init a
+# small discriminator sat at chance for thousands of steps (train/local_init.py); the paper's
+# sizes keep the paper's initialisation.
+_ATTENTION_INIT = {"tiny": "local", "mini": "local", "small": "standard", "base": "standard", "large": "standard"}
+_INIT_RANGE = {"local": 0.05, "standard": 0.02}
 _GENERATOR_FRACTION = {"tiny": 1 / 2, "mini": 1 / 4, "small": 1 / 4, "base": 1 / 3, "large": 1 / 4}
 _BATCH_SIZE = {"tiny": 32, "mini": 32, "small": 128, "base": 256, "large": 2048}
 _LEARNING_RATE = {"tiny": 5e-4, "mini": 5e-4, "small": 5e-4, "base": 2e-4, "large": 2e-4}
@@ -113,6 +120,10 @@ class TrainConfig:
         embedding_sharing: ``tied`` (one embeddings module for both networks), ``gdes``
             (DeBERTaV3's gradient-disentangled sharing), ``none``, or ``all`` (one encoder under
             both heads; needs ``generator_size`` 1).
+        attention_init: ``local`` (half the heads of every layer start on the previous or next
+            token, ``train/local_init.py``; default for tiny and mini) or ``standard``.
+        init_range: Standard deviation of the random initial weights (default 0.05 with local
+            attention, else 0.02 as in BERT and ELECTRA).
         init_from: Start from this Hugging Face ELECTRA checkpoint (a discriminator directory or
             a run directory holding ``discriminator/`` and maybe ``generator/``).
         max_steps: Optimizer steps to run.
@@ -147,6 +158,8 @@ class TrainConfig:
     model_size: str = "small"
     generator_size: float | None = None
     embedding_sharing: str = "tied"
+    attention_init: str | None = None
+    init_range: float | None = None
     init_from: Path | None = None
     max_steps: int = 1_000_000
     batch_size: int | None = None
@@ -176,7 +189,10 @@ class TrainConfig:
                 f"model_size must be one of {', '.join(SIZES)}, got {self.model_size!r}"
             )
         size = self.model_size
+        attention_init = self.attention_init or _ATTENTION_INIT[size]
         defaults = {
+            "attention_init": attention_init,
+            "init_range": _INIT_RANGE.get(attention_init, 0.02),  # an unknown init is refused below
             "generator_size": _GENERATOR_FRACTION[size],
             "batch_size": _BATCH_SIZE[size],
             "learning_rate": _LEARNING_RATE[size],
@@ -202,6 +218,8 @@ class TrainConfig:
         checks = [
             (self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}"),
             (self.embedding_sharing in SHARING, f"embedding_sharing must be one of {', '.join(SHARING)}"),
+            (self.attention_init in ATTENTION_INITS, f"attention_init must be one of {', '.join(ATTENTION_INITS)}"),
+            (self.init_range > 0, "init_range must be > 0"),
             (0 < self.generator_size <= 1, "generator_size must be in (0, 1]"),
             (self.embedding_sharing != "all" or self.generator_size == 1,
              "embedding_sharing all ties every weight: it needs generator_size 1"),

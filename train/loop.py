@@ -60,9 +60,10 @@ def build_model(cfg: TrainConfig, manifest: Manifest, from_init: bool = True) ->
         check_vocab(source, manifest)
         return load_init(source, cfg, manifest)
     shape = (manifest.vocab_size, manifest.special_tokens.pad, manifest.max_seq_length)
+    init = dict(init_range=cfg.init_range, attention_init=cfg.attention_init)
     if cfg.objective == "mlm":
-        return MaskedLM.build(cfg.discriminator_dims, *shape)
-    return ElectraPair.build(cfg.discriminator_dims, cfg.generator_dims, *shape, sharing=cfg.embedding_sharing)
+        return MaskedLM.build(cfg.discriminator_dims, *shape, **init)
+    return ElectraPair.build(cfg.discriminator_dims, cfg.generator_dims, *shape, sharing=cfg.embedding_sharing, **init)
 
 
 def build_objective(cfg: TrainConfig, manifest: Manifest):

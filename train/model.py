@@ -36,6 +36,7 @@ from torch import nn
 from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining, PreTrainedModel
 
 from electra_data.train.config import ModelSize
+from electra_data.train.local_init import local_attention_init
 
 __all__ = [
     "DROPOUT",
@@ -60,7 +61,7 @@ _HEADLESS = {"architectures": None, "_name_or_path": None}  # what may differ be
 
 
 def electra_config(
-    dims: ModelSize, vocab_size: int, pad_id: int, max_seq_length: int
+    dims: ModelSize, vocab_size: int, pad_id: int, max_seq_length: int, init_range: float = 0.02
 ) -> ElectraConfig:
     """A transformers ``ElectraConfig`` for one network.
 
@@ -70,6 +71,7 @@ def electra_config(
         pad_id: Padding id from the manifest.
         max_seq_length: Longest example in the data; position embeddings cover at least 512
             (what downstream users expect of an ELECTRA checkpoint) or this rounded up to 128.
+        init_range: Standard deviation of the random initial weights.
 
     Returns:
         The config.
@@ -86,6 +88,7 @@ def electra_config(
         max_position_embeddings=max(512, 128 * math.ceil(max_seq_length / 128)),
         type_vocab_size=2,
         pad_token_id=pad_id,
+        initializer_range=init_range,
     )
 
 
@@ -179,12 +182,18 @@ class ElectraPair(nn.Module):
         pad_id: int,
         max_seq_length: int,
         sharing: str = "tied",
+        init_range: float = 0.02,
+        attention_init: str = "standard",
     ) -> ElectraPair:
-        """A freshly initialised pair; see ``electra_config`` for the arguments."""
-        disc = ElectraForPreTraining(electra_config(disc_dims, vocab_size, pad_id, max_seq_length))
-        gen = ElectraForMaskedLM(electra_config(gen_dims, vocab_size, pad_id, max_seq_length))
-        if sharing == "gdes":  # DeBERTaV3 starts the delta at zero
+        """A freshly initialised pair; see ``electra_config`` for the arguments. ``attention_init``
+        ``local`` gives the discriminator local heads (``local_init``); the generator's own
+        layers keep the standard initialisation."""
+        disc = ElectraForPreTraining(electra_config(disc_dims, vocab_size, pad_id, max_seq_length, init_range))
+        gen = ElectraForMaskedLM(electra_config(gen_dims, vocab_size, pad_id, max_seq_length, init_range))
+        if sharing == "gdes":  # DeBERTaV3 starts the delta at zero (here: at what the local init adds)
             copy_embeddings(gen, disc)
+        if attention_init == "local":
+            local_attention_init(disc.electra)
         return cls(disc, gen, sharing)
 
     def forward(self, batch: dict[str, torch.Tensor], loss):
@@ -208,9 +217,15 @@ class MaskedLM(nn.Module):
         self.mlm = mlm
 
     @classmethod
-    def build(cls, dims: ModelSize, vocab_size: int, pad_id: int, max_seq_length: int) -> MaskedLM:
-        """A freshly initialised model; see ``electra_config`` for the arguments."""
-        return cls(ElectraForMaskedLM(electra_config(dims, vocab_size, pad_id, max_seq_length)))
+    def build(
+        cls, dims: ModelSize, vocab_size: int, pad_id: int, max_seq_length: int,
+        init_range: float = 0.02, attention_init: str = "standard",
+    ) -> MaskedLM:
+        """A freshly initialised model; see ``electra_config`` and ``ElectraPair.build``."""
+        mlm = ElectraForMaskedLM(electra_config(dims, vocab_size, pad_id, max_seq_length, init_range))
+        if attention_init == "local":
+            local_attention_init(mlm.electra)
+        return cls(mlm)
 
     def forward(self, batch: dict[str, torch.Tensor], loss):
         """``loss(mlm, batch)``."""
