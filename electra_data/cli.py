@@ -4,31 +4,73 @@ Every word on the command line of ``build`` and ``vocab`` is read or refused, ne
 the files an unquoted glob expands to after ``--input`` are all inputs; flags that Beam's
 ``PipelineOptions`` know pass on to it (``--runner DataflowRunner --project ... --region ...
 --temp_location gs://...``); anything else is an error naming it and the closest known option.
+Nor is an option silently outvoted: one given twice with different values, or one that the
+others make moot (``--vocab-size`` with ``--vocab``), is refused by name.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import difflib
+import errno
 import logging
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import typer
-from rich.console import Console
-from rich.table import Table
-from typer.core import TyperCommand
 
-from electra_data import fsio
-from electra_data.console import fail, interruptible, stderr, stop, warn
-from electra_data.errors import UserError
-from electra_data.inputs import NAMED_CORPORA
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Started as the `electra-data` command (not imported by another program, whose handlers stay)
+_AS_COMMAND = bool(sys.argv) and os.path.basename(sys.argv[0]) == "electra-data"
 
-__all__ = ["data_app", "spread_inputs", "unknown_args_message", "user_error_message"]
+
+def _exit_with(line: bytes):
+    """A handler that prints ``line`` and ends the process as the signal would (128 + its number)."""
+
+    def handler(signum, frame) -> None:
+        with contextlib.suppress(Exception):  # what the command printed, before the line
+            sys.stdout.flush()
+        os.write(2, line)
+        os._exit(128 + signum)
+
+    return handler
+
+
+# Outside the command's own handling (``_Command.invoke``), a signal still ends it with one line,
+# not a traceback of the import it broke, a silent exit, or a death without a word: while Python
+# imports what the command needs (a second or more on a busy machine), and once it has finished.
+_while_starting = _exit_with(b"interrupted before the run started: nothing was written\n")
+_while_exiting = _exit_with(b"interrupted as the command exited: what it printed stands\n")
+
+
+def _ignore_signals() -> None:
+    """Python's last steps (freeing the modules) run with the default handlers, which would kill
+    the process without a word: ignored then, a signal leaves the command's status as it is."""
+    for signum in _SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+if _AS_COMMAND:
+    for _signum in _SIGNALS:
+        signal.signal(_signum, _while_starting)  # before the imports that take the time
+    atexit.register(_ignore_signals)  # registered first: runs last
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+from typer.core import TyperCommand  # noqa: E402
+
+from electra_data import fsio  # noqa: E402
+from electra_data.console import fail, interruptible, stderr, stop, warn, worker_log  # noqa: E402
+from electra_data.errors import UserError  # noqa: E402
+from electra_data.inputs import NAMED_CORPORA  # noqa: E402
+
+__all__ = ["data_app", "repeated_option", "spread_inputs", "unknown_args_message", "user_error_message"]
 
 data_app = typer.Typer(
     help="Build ELECTRA pre-training data: raw corpora -> cleaned, deduplicated, tokenized Arrow shards.",
@@ -38,9 +80,21 @@ data_app = typer.Typer(
 _out = Console()
 
 # Beam re-raises a worker's exception as a RuntimeError whose text holds the original one; these
-# find our own user-facing errors (and a full disk) in it, so that the user sees a message.
+# find our own user-facing errors (and the filesystem's refusals to write) in it, so that the
+# user sees a message.
 _USER_ERROR_IN_TEXT = re.compile(r"(?:electra_data\.errors\.)?(?:UserError|CorpusError): (.+)")
-_DISK_FULL_IN_TEXT = re.compile(r"\[Errno (?:28|122)\][^\n]*")
+_OS_ERROR_IN_TEXT = re.compile(r"\[Errno (\d+)\][^\n]*")
+# What a user can do when the filesystem refuses to write, by errno ({error}: the system's words).
+_WRITE_FAILURES = {
+    errno.ENOSPC: "the disk is full ({error}); free space or choose another --out, then rerun",
+    errno.EDQUOT: "the disk is full: your quota is used up ({error}); free space or choose another --out, then rerun",
+    errno.EFBIG: (
+        "a file grew past the largest that its filesystem or `ulimit -f` allows ({error}); pass a smaller "
+        "--shard-size-mb or more --num-shards, or choose an --out on another filesystem, then rerun"
+    ),
+    errno.EROFS: "the filesystem became read-only ({error}); choose another --out, then rerun",
+    errno.EIO: "a disk failed to read or write ({error}); check the disks of the input and of --out, then rerun",
+}
 _BEAM_STEP_SUFFIX = re.compile(r"\s*\[while running '[^']*'\]")
 
 
@@ -51,8 +105,9 @@ def user_error_message(exc: BaseException) -> str | None:
         return text
     if match := _USER_ERROR_IN_TEXT.search(text):
         return match.group(1).strip()
-    if match := _DISK_FULL_IN_TEXT.search(text):
-        return f"the disk is full ({match.group(0).strip()}); free space or choose another --out, then rerun"
+    for match in _OS_ERROR_IN_TEXT.finditer(text):
+        if advice := _WRITE_FAILURES.get(int(match.group(1))):
+            return advice.format(error=match.group(0).strip())
     return None
 
 
@@ -108,18 +163,78 @@ def unknown_args_message(unknown: list[str], known: list[str], command: str) -> 
     )
 
 
-class _PipelineCommand(TyperCommand):
+def repeated_option(args: list[str], params) -> str | None:
+    """The error for an option of ``params`` that takes one value and is given several different
+    ones (``--out a ... --out b``), of which only the last would be used; None if there is none."""
+    kinds: dict[str, tuple[str, object]] = {}  # flag -> (parameter, its value as a flag, or "value"/"values")
+    for param in params:
+        if param.param_type_name != "option":
+            continue
+        kind = "values" if param.multiple else None if param.is_flag else "value"
+        kinds.update({opt: (param.name, True if kind is None else kind) for opt in param.opts})
+        kinds.update({opt: (param.name, False) for opt in param.secondary_opts})
+    given: dict[str, list[tuple[str, str]]] = {}
+    words = iter(args)
+    for word in words:
+        if word == "--":
+            break
+        flag, eq, value = word.partition("=")
+        if flag not in kinds:
+            continue
+        name, kind = kinds[flag]
+        if kind in ("value", "values") and not eq:
+            value = next(words, "")
+        if kind != "values":
+            given.setdefault(name, []).append((flag, value if isinstance(kind, str) else str(kind)))
+    for uses in given.values():
+        (first, value), others = uses[0], [(flag, v) for flag, v in uses[1:] if v != uses[0][1]]
+        if not others:
+            continue  # the same value again: nothing is lost
+        flag, other = others[0]
+        if flag != first:  # --cased ... --no-cased
+            return f"{first} and {flag} are both given, and only the last would be used: give one of them"
+        return f"{first} is given twice ({value}, then {other}), and only the last would be used: give it once"
+    return None
+
+
+class _Command(TyperCommand):
+    """A command that a signal stops with one line, wherever it is: the line says what the run
+    left (``Interruption.left``), and the status is 128 + the signal's number. An option that
+    takes one value may be given once."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing and (twice := repeated_option(args, self.get_params(ctx))):
+            fail(twice)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        interruption = None
+        try:
+            with interruptible() as interruption:
+                return super().invoke(ctx)
+        except KeyboardInterrupt:
+            if interruption is None or interruption.signal is None:
+                raise
+            stop(interruption.left() if interruption.left else "interrupted: nothing was written", interruption.signal)
+        finally:
+            if _AS_COMMAND:
+                for signum in _SIGNALS:
+                    signal.signal(signum, _while_exiting)
+
+
+class _PipelineCommand(_Command):
     """``build`` and ``vocab``: every word on the command line is read, or refused with a message."""
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         # asking Beam imports it, which takes seconds: a Ctrl-C meanwhile is one line too
-        with interruptible() as interruption:
-            try:
+        interruption = None
+        try:
+            with interruptible() as interruption:
                 return self._parse_args(ctx, args)
-            except BaseException:
-                if interruption.signal is None:
-                    raise
-                stop("interrupted before the run started: nothing was written", interruption.signal)
+        except BaseException:
+            if interruption is None or interruption.signal is None:
+                raise
+            stop("interrupted before the run started: nothing was written", interruption.signal)
 
     def _parse_args(self, ctx, args: list[str]) -> list[str]:
         rest = super().parse_args(ctx, spread_inputs(args))
@@ -224,6 +339,59 @@ def _quality(settings: list[str]) -> dict:
     return values
 
 
+# Options that others make moot, by parameter name: given with them, they would be silently ignored.
+_VOCAB_TRAINING = ("vocab_size", "cased", "vocab_sample_docs", "vocab_sample_mb")
+_NEAR_DEDUP = ("dedup_threshold", "dedup_verify", "dedup_rounds", "minhash_perms", "shingle_size")
+_DOMAIN_ONLY = ("format", "text_field", "doc_separator", "keep_code")
+_WIKI_ONLY = ("keep_disambiguation", "keep_tables")
+
+
+def _moot_options(cfg, given: set[str], remote: bool) -> tuple[list[str], str] | None:
+    """The options given that would have no effect with the others, and the reason; else None."""
+    dedup = "--no-dedup" if "no_dedup" in given else f"--dedup {cfg.dedup}"
+    sources = set(cfg.sources)
+    rules = (
+        (_VOCAB_TRAINING, cfg.vocab is not None, "--vocab (a given vocab is reused, not trained)"),
+        (_NEAR_DEDUP, not cfg.near_dedup, f"{dedup} (no near-duplicate detection runs)"),
+        (("shard_size_mb",), cfg.num_shards is not None, "--num-shards (it sets the number of train shards)"),
+        (_DOMAIN_ONLY, "domain" not in sources, f"--corpus {cfg.corpus} (they are options of a domain corpus)"),
+        (_WIKI_ONLY, not sources & {"wiki", "wiki+books"}, f"--corpus {cfg.corpus} (it reads no MediaWiki dump)"),
+        (("workers",), remote, "--runner (the remote runner has workers of its own)"),
+    )
+    for names, moot, reason in rules:
+        if moot and (named := [name for name in names if name in given]):
+            return named, reason
+    return None
+
+
+def _refuse_moot_options(ctx: typer.Context, cfg) -> None:
+    """Refuse what the user asked for and the run would not do: an option that others make moot,
+    or two that contradict each other. Only options given on the command line count."""
+    # sources compared by name: recent typer vendors its own click
+    given = {
+        name for name in ctx.params
+        if (source := ctx.get_parameter_source(name)) is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+    }  # fmt: skip
+    if {"no_dedup", "dedup"} <= given and cfg.dedup != ctx.params["dedup"]:
+        fail(f"--no-dedup and --dedup {ctx.params['dedup']} contradict each other: pass one of them")
+    remote = False
+    if ctx.args:  # Beam's flags: Beam is imported already to check them
+        from electra_data.pipelines.runner import is_local
+
+        remote = not is_local(ctx.args)
+    found = _moot_options(cfg, given, remote)
+    if found:
+        params = {param.name: param for param in ctx.command.params}
+        flags = [_typed(params[name], ctx.params[name]) for name in found[0]]
+        verb = "has" if len(flags) == 1 else "have"
+        fail(f"{', '.join(flags)} {verb} no effect with {found[1]}: drop {'it' if len(flags) == 1 else 'them'}")
+
+
+def _typed(param, value) -> str:
+    """The flag of ``param`` as the user typed it (``--no-cased`` for a false boolean flag)."""
+    return param.secondary_opts[0] if param.secondary_opts and value is False else param.opts[0]
+
+
 def _listing(out: str) -> dict[str, int] | None:
     """The entries of a local ``out`` (name -> inode): what a run changed shows against it."""
     if not fsio.is_local(out) or not os.path.isdir(out):
@@ -254,18 +422,17 @@ def _run(step: str, cfg, beam_args: list[str], workers: int, what: str) -> dict:
     logging.getLogger().setLevel(logging.ERROR)
     before = _listing(cfg.out)
     with interruptible() as interruption:
+        interruption.left = lambda: _what_is_left(cfg.out, before, _listing(cfg.out))
         try:
             from electra_data.pipelines import build as pipelines
 
             with stderr.status(f"{what} from {cfg.corpus}..."):
                 return getattr(pipelines, step)(cfg, beam_args, workers=workers)
         except BaseException as err:  # noqa: BLE001 - a signal, user errors: messages; the rest re-raise
-            from electra_data.pipelines.runner import worker_log
-
-            if interruption.signal is not None:
+            if interruption.signal is not None:  # it may have broken an import: import nothing now
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(worker_log())  # the workers' ends: nothing the user needs
-                stop(_what_is_left(cfg.out, before, _listing(cfg.out)), interruption.signal)
+                stop(interruption.left(), interruption.signal)
             message = user_error_message(err) if isinstance(err, Exception) else None
             if message is None:
                 if os.path.exists(worker_log()):
@@ -318,6 +485,7 @@ def build(
     for name in ("ctx", "input", "out", "vocab", "workers"):
         fields.pop(name)
     cfg = _config(**fields, inputs=input, out=out or "", vocab=str(vocab) if vocab else None)
+    _refuse_moot_options(ctx, cfg)
     manifest = _run("run_build", cfg, list(ctx.args), workers, f"building {cfg.out}")
     if manifest.get("dry_run"):
         _out.print(f"dry run: the job was built and validated, nothing was run; staged: {', '.join(manifest['staged'])}")
@@ -361,6 +529,7 @@ def vocab(
     for name in ("ctx", "input", "workers"):
         fields.pop(name)
     cfg = _config(**fields, inputs=input)
+    _refuse_moot_options(ctx, cfg)
     facts = _run("run_vocab", cfg, list(ctx.args), workers, f"training a vocab for {cfg.out}")
     if facts.get("dry_run"):
         _out.print("dry run: the job was built and validated, nothing was run")
@@ -369,7 +538,7 @@ def vocab(
     _out.print(f"wrote a {facts['vocab_size']:,}-entry {casing} WordPiece vocab to {facts['path']} (sha256 {facts['vocab_sha256'][:12]}...)")
 
 
-@data_app.command()
+@data_app.command(cls=_Command)
 def verify(directory: DatasetDir) -> None:
     """Check a shard directory: checksums, schema, every row's ids and structure, counts against the manifest."""
     from electra_data.verify import verify_dataset
@@ -382,7 +551,7 @@ def verify(directory: DatasetDir) -> None:
     _out.print(f"OK: {len(manifest['shards'])} shards, {examples:,} examples match {directory}/manifest.json")
 
 
-@data_app.command()
+@data_app.command(cls=_Command)
 def inspect(
     directory: DatasetDir,
     examples: Annotated[int, typer.Option(min=0, help="Decoded examples to show.")] = 3,

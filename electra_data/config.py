@@ -138,6 +138,8 @@ class BuildConfig:
             raise ValueError(f"--shingle-size must be positive, got {self.shingle_size}")
         if self.minhash_perms < 16:
             raise ValueError(f"--minhash-perms must be at least 16, got {self.minhash_perms}")
+        if not 0.0 < self.dedup_threshold < 1.0:
+            raise ValueError(f"--dedup-threshold must be between 0 and 1 (a Jaccard similarity), got {self.dedup_threshold}")
         lsh_params(self.dedup_threshold, self.minhash_perms)  # raises ValueError if unreachable
 
     @property

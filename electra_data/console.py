@@ -14,15 +14,16 @@ import contextlib
 import logging
 import os
 import signal
+import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NoReturn
 
 import typer
 from rich.console import Console
 
-__all__ = ["Interruption", "deferred_interrupts", "fail", "interruptible", "stderr", "stop", "warn"]
+__all__ = ["Interruption", "deferred_interrupts", "fail", "interruptible", "stderr", "stop", "warn", "worker_log"]
 
 # soft_wrap: never break a path across lines.
 stderr = Console(stderr=True, soft_wrap=True)
@@ -49,13 +50,25 @@ def stop(message: str, signum: int) -> NoReturn:
 
 @dataclass
 class Interruption:
-    """The signal that stopped this run (None: none yet), and whether it must wait."""
+    """The signal that stopped this run (None: none yet), whether it must wait, and what the run
+    has left so far (``left()``: the line to print; None: nothing written)."""
 
     signal: int | None = None
     deferred: bool = False
+    left: Callable[[], str] | None = None
 
 
 _state = Interruption()
+_depth = 0  # interruptible() blocks open: the inner ones share the outermost one's state
+
+
+def worker_log() -> str:
+    """Where the local runner's worker processes of this driver write their stderr.
+
+    Here, not beside the runner, so that a command stopped while it imports Beam can remove the
+    log without importing Beam again (a half-imported Beam cannot be imported twice).
+    """
+    return os.path.join(tempfile.gettempdir(), f"electra-data-workers-{os.getpid()}.log")
 
 
 def _children(pid: int) -> list[int]:
@@ -108,19 +121,44 @@ def _on_signal(signum: int, frame) -> None:
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[Interruption]:
-    """Within the block, SIGINT and SIGTERM raise KeyboardInterrupt; ``.signal`` then says which."""
-    global _state
-    _state = state = Interruption()
-    if threading.current_thread() is not threading.main_thread():
-        yield state  # only the main thread may take signals: Python's default handling stays
+    """Within the block, SIGINT and SIGTERM raise KeyboardInterrupt; ``.signal`` then says which.
+
+    A block that a signal reached never ends normally: if the KeyboardInterrupt was swallowed on
+    its way out (code that catches every exception, such as pyarrow's lazy import of pandas),
+    it is raised again at the end of the block, so that no signal is lost. Put the ``except``
+    that handles it around the block, not in it.
+
+    Blocks nest: an inner one (a step of the command) shares the outer one's state, so that a
+    signal is the command's whichever step it reaches, and only the outermost restores the
+    handlers.
+    """
+    global _state, _depth
+    if _depth:
+        _depth += 1
+        try:
+            yield _state
+        finally:
+            _depth -= 1
+    elif threading.current_thread() is not threading.main_thread():
+        _state = Interruption()
+        yield _state  # only the main thread may take signals: Python's default handling stays
         return
-    previous = {s: signal.signal(s, _on_signal) for s in _SIGNALS}
-    try:
-        yield state
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        _state = Interruption()  # outside the block no signal is ours to defer
+    else:
+        _state = state = Interruption()
+        previous = {s: signal.signal(s, _on_signal) for s in _SIGNALS}
+        _depth = 1
+        try:
+            yield state
+        finally:
+            _depth = 0
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            _state = Interruption()  # outside the block no signal is ours to defer
+        if state.signal is not None:
+            raise KeyboardInterrupt
+        return
+    if _state.signal is not None:
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

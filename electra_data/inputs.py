@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from pathlib import Path
 
 from electra_data import fsio
@@ -68,8 +69,38 @@ def corpus_sources(corpus: str, inputs: tuple[str, ...]) -> dict[str, tuple[str,
     return {"domain": (corpus, *inputs)}
 
 
+def _not_a_file(path: str) -> str | None:
+    """What a local ``path`` is when it is neither a regular file nor a directory: reading a named
+    pipe or a device could wait forever or never end, a broken link has nothing to read."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return f"a broken symbolic link (to {os.readlink(path)})" if os.path.islink(path) else None
+    kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+    return next((what for test, what in kinds if test(mode)), None)
+
+
+def _regular_files(pattern: str, paths: list[str]) -> list[str]:
+    """``paths``, once none is a pipe, a device, a socket or a broken link.
+
+    Raises:
+        UserError: naming the first that is, and what it is.
+    """
+    for path in paths:
+        if what := _not_a_file(path):
+            where = f"--input {pattern}" if path == pattern else f"--input {pattern}: {path}"
+            raise UserError(f"{where} is {what}, not a file to read; give files, or move it out")
+    return paths
+
+
 def expand(pattern: str) -> list[str]:
-    """Files a pattern names: itself, every file under a directory, or a glob's matches; sorted."""
+    """Files a pattern names: itself, every file under a directory, or a glob's matches; sorted.
+
+    Raises:
+        UserError: a local pattern that names, or a directory that holds, something other than
+            regular files and directories (a named pipe, a device, a socket, a broken link).
+    """
     if not fsio.is_local(pattern):
         from apache_beam.io.filesystems import FileSystems
 
@@ -78,15 +109,16 @@ def expand(pattern: str) -> list[str]:
         # object stores have no directories: a prefix is matched as a glob (gs://b/books/*)
         return sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
     if os.path.isdir(pattern):
-        return sorted(
+        return _regular_files(pattern, sorted(
             os.path.join(root, name)
             for root, dirs, files in os.walk(pattern)
             for name in files
             if not name.startswith(".")
-        )
+        ))  # fmt: skip
     if os.path.isfile(pattern):
         return [pattern]
-    return sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    matched = glob.glob(pattern, recursive=True)
+    return _regular_files(pattern, sorted(p for p in matched if not os.path.isdir(p)))
 
 
 def _sort(source: str, pattern: str, matched: list[str]) -> dict[str, list[str]]:

@@ -154,7 +154,7 @@ def read_manifest(out_dir: str) -> dict:
     except OSError as err:  # a directory of that name, no permission
         raise UserError(f"{path}: cannot be read ({err.strerror or err})") from err
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UserError(f"{path}: not valid JSON ({err})") from err
+        raise UserError(f"{path}: not valid JSON ({err}); the file is damaged: rebuild the dataset with electra-data build") from err
     if not isinstance(manifest, dict):
         raise UserError(
             f"{path}: a manifest is a JSON object, this is {json.dumps(manifest)[:60]}; the file is damaged: "
@@ -163,6 +163,7 @@ def read_manifest(out_dir: str) -> dict:
     if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
         raise UserError(
             f"{path}: format {manifest.get('format')!r} version {manifest.get('format_version')!r} "
-            f"is not {FORMAT_NAME!r} version {FORMAT_VERSION}"
+            f"is not {FORMAT_NAME!r} version {FORMAT_VERSION}: read it with the tool or release that wrote it, "
+            "or rebuild the dataset with this electra-data"
         )
     return manifest

@@ -276,11 +276,12 @@ def _parse_pages(
             return
         except ET.ParseError as err:
             line, column = err.position
-            if root is None and line == 1 and column == 0 and not synthetic:
-                if err.code == _EXPAT_NO_ELEMENTS:
+            if root is None and not synthetic:  # not one element opened: no dump to re-download
+                if err.code == _EXPAT_NO_ELEMENTS and line == 1 and column == 0:
                     raise CorpusError(f"{where}: the file is empty (no XML); {_HINT}") from None
                 raise CorpusError(
-                    f"{where}: not XML ({err}); pass a MediaWiki pages-articles .xml or .xml.bz2 dump"
+                    f"{where}: not XML ({err}); pass a MediaWiki pages-articles .xml or .xml.bz2 dump "
+                    "(plain-text books are read with --corpus books)"
                 ) from None
             if synthetic and line == 1:
                 column -= len(b"<mediawiki>")  # the root added before the input's first line

@@ -221,6 +221,43 @@ def _replaced_entries(out: str, overwrite: bool) -> list[str]:
     return entries
 
 
+# What marks a directory whose files belong together: a dataset (its manifest) or a training run
+# (the config electra-train writes first; named here, as the trainer is not imported), each
+# told by a field that file has.
+_OWNERS = ((MANIFEST, "format", FORMAT_NAME, "dataset"), ("train_config.json", "model_size", None, "training run"))
+
+
+def _marked(path: str, field: str, value: str | None) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and field in document and (value is None or document[field] == value)
+
+
+def _check_not_in_a_dataset_or_run(out: str) -> None:
+    """Refuse a vocab ``--out`` that is, or lies in, a dataset or a training run: its shards or
+    model were made with the vocab there, and a new one would replace it or mix with it.
+
+    Raises:
+        UserError: naming the dataset or run.
+    """
+    path = os.path.realpath(out)
+    while True:
+        for marker, field, value, kind in _OWNERS:
+            if _marked(os.path.join(path, marker), field, value):
+                where = "is" if path == os.path.realpath(out) else "lies in"
+                raise UserError(
+                    f"--out {out} {where} the {kind} {path}, which was made with the vocab it holds: a new vocab "
+                    "there would break it; choose an --out outside it"
+                )
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
+
+
 def _check_remote_out(cfg: BuildConfig) -> None:
     if fsio.exists(fsio.join(cfg.out, MANIFEST)) and not cfg.overwrite:
         raise UserError(f"{cfg.out} already holds a dataset; pass --overwrite to replace it")
@@ -459,17 +496,20 @@ def run_vocab(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
         The vocab's facts: ``path``, ``vocab_size``, ``lowercase``, ``vocab_sha256``.
 
     Raises:
-        UserError: for bad inputs, an output directory that overlaps the inputs or is not
-            writable, or a vocab already in ``cfg.out`` without ``overwrite``.
+        UserError: for bad inputs, an output directory that overlaps the inputs, lies in a
+            dataset or a training run, or is not writable, or a vocab already in ``cfg.out``
+            without ``overwrite``.
     """
     from tokenizers import Tokenizer
 
     files = resolve(cfg.sources)
     _check_inputs_apart(cfg, files)
+    local = fsio.is_local(cfg.out)
+    if local:
+        _check_not_in_a_dataset_or_run(cfg.out)
     old = [name for name in TOKENIZER_FILES if fsio.exists(fsio.join(cfg.out, name))]
     if old and not cfg.overwrite:
         raise UserError(f"{cfg.out} already holds a vocab; pass --overwrite to replace it")
-    local = fsio.is_local(cfg.out)
     if local and os.path.isfile(cfg.out):
         raise UserError(f"--out {cfg.out} is a file; give a directory")
     if local:

@@ -22,6 +22,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.transforms import environments
 
 import electra_data
+from electra_data.console import worker_log  # where the workers write their stderr (see _local_runner)
 from electra_data.errors import UserError
 
 __all__ = [
@@ -82,11 +83,6 @@ def pipeline_options(beam_args: list[str], workers: int) -> PipelineOptions:
     if is_local(args) and workers > 1:
         args.append(f"--direct_num_workers={workers}")
     return PipelineOptions(args)
-
-
-def worker_log() -> str:
-    """Where the local worker processes of this driver write their stderr (see ``_local_runner``)."""
-    return os.path.join(tempfile.gettempdir(), f"electra-data-workers-{os.getpid()}.log")
 
 
 def _local_runner(workers: int) -> FnApiRunner:

@@ -48,6 +48,8 @@ def test_missing_input_is_a_message_not_a_traceback(tmp_path):
         (["--corpus", "wiki+books", "--input", "a.xml.bz2"], "needs both a dump"),
         (["--validation-fraction", "0.9"], "--validation-fraction must be in"),
         (["--vocab-sample-mb", "0"], "--vocab-sample-mb must be positive"),
+        (["--dedup-threshold", "1.5"], "--dedup-threshold must be between 0 and 1 (a Jaccard similarity), got 1.5"),
+        (["--dedup-threshold", "nan"], "--dedup-threshold must be between 0 and 1"),
     ],
 )
 def test_bad_options_are_refused(tmp_path, args, message):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from electra_data.cli import _what_is_left, data_app, spread_inputs, unknown_args_message
+from electra_data.cli import _what_is_left, data_app, repeated_option, spread_inputs, unknown_args_message
 from electra_data.config import BuildConfig
 from electra_data.console import deferred_interrupts, interruptible
 from electra_data.errors import UserError
@@ -91,6 +91,10 @@ _REFUSED_BY_BOTH = [
     (["--direct_num_workers", "two"], "Beam pipeline options: argument --direct_num_workers: invalid int value"),
     (["--seed", "-1"], "--seed must be between 0 and 4294967295"),
     (["--seed", str(2**32)], "--seed must be between 0 and 4294967295"),
+    # one value per option: the last would silently win
+    (["--seed", "1", "--seed=2"], "--seed is given twice (1, then 2), and only the last would be used: give it once"),
+    (["--cased", "--no-cased"], "--cased and --no-cased are both given, and only the last would be used"),
+    (["--out", "elsewhere"], "--out is given twice ("),
 ]
 _REFUSED_BY_BUILD = [
     (["--max-seq-len", "64"], "no such option: --max-seq-len (did you mean --max-seq-length?)"),
@@ -109,6 +113,17 @@ def test_words_no_one_takes_are_refused_by_name(tmp_path, command, args, message
     assert result.exit_code == 1
     assert message in _message(result)
     assert not (tmp_path / "o").exists()
+
+
+def test_an_option_given_again_with_the_same_value_loses_nothing():
+    from typer.main import get_command
+
+    build = get_command(data_app).commands["build"]
+    params = build.get_params(build.make_context("build", ["--help"], resilient_parsing=True))
+    given = ["--seed", "3", "--seed=3", "--no-dedup", "--no-dedup", "-i", "a", "-i", "b", "--input=c", "--out", "o"]
+    assert repeated_option(given, params) is None
+    assert repeated_option(["--out", "o", "--", "--out", "p"], params) is None
+    assert repeated_option(["--out", "o", "--out", "p"], params).startswith("--out is given twice (o, then p)")
 
 
 def test_the_closest_option_may_be_beams():
@@ -130,6 +145,51 @@ def test_help_says_several_inputs_are_all_read():
     result = _invoke("build", "--help")
     assert result.exit_code == 0
     assert "every one is read" in " ".join(result.output.replace("│", " ").split())  # rich's table of options
+
+
+# --- options that others make moot: refused, not silently ignored -------------------------------
+
+
+@pytest.mark.parametrize(
+    "command, args, message",
+    [
+        ("build", ["--vocab", "<vocab>", "--vocab-size", "500"], "--vocab-size has no effect with --vocab (a given vocab is reused, not trained): drop it"),
+        ("build", ["--vocab", "<vocab>", "--no-cased", "--vocab-sample-docs", "9"], "--no-cased, --vocab-sample-docs have no effect with --vocab"),
+        ("build", ["--no-dedup", "--minhash-perms", "64"], "--minhash-perms has no effect with --no-dedup (no near-duplicate detection runs)"),
+        ("build", ["--dedup", "exact", "--no-dedup-verify"], "--no-dedup-verify has no effect with --dedup exact"),
+        ("build", ["--num-shards", "4", "--shard-size-mb", "8"], "--shard-size-mb has no effect with --num-shards"),
+        ("build", ["--corpus", "books", "--text-field", "body"], "--text-field has no effect with --corpus books (they are options of a domain corpus)"),
+        ("build", ["--corpus", "books", "--keep-tables"], "--keep-tables has no effect with --corpus books (it reads no MediaWiki dump)"),
+        ("build", ["--corpus", "docs/*.md", "--no-keep-disambiguation"], "--no-keep-disambiguation has no effect with --corpus docs/*.md"),
+        ("build", ["--workers", "2", "--runner", "DataflowRunner", "--project", "p"], "--workers has no effect with --runner"),
+        ("build", ["--no-dedup", "--dedup", "near"], "--no-dedup and --dedup near contradict each other: pass one of them"),
+        ("vocab", ["--no-dedup", "--shingle-size", "3"], "--shingle-size has no effect with --no-dedup"),
+        ("vocab", ["--corpus", "books", "--keep-code"], "--keep-code has no effect with --corpus books"),
+    ],
+)
+def test_options_that_others_make_moot_are_refused(tmp_path, train_shard_dir, command, args, message):
+    args = [str(train_shard_dir / "tokenizer") if a == "<vocab>" else a for a in args]
+    result = _invoke(command, "--out", tmp_path / "o", *args)
+    assert result.exit_code == 1
+    assert f"error: {message}" in _message(result)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "fields, given",
+    [
+        ({"corpus": "wiki+books"}, {"keep_tables", "keep_disambiguation"}),
+        ({"dedup": "near"}, {"dedup_threshold", "minhash_perms", "dedup_verify"}),
+        ({"dedup": "none"}, {"no_dedup", "dedup"}),  # the same thing twice: no contradiction
+        ({"corpus": "docs/*.jsonl"}, {"format", "text_field"}),
+        ({}, {"vocab_size", "cased", "shard_size_mb", "workers"}),
+        ({"num_shards": 3}, {"num_shards"}),
+    ],
+)
+def test_options_that_take_effect_are_not_moot(fields, given):
+    from electra_data.cli import _moot_options
+
+    assert _moot_options(BuildConfig(**fields), given, remote=False) is None
 
 
 # --- the output directory: apart from the inputs, and only a build's own files ------------------
@@ -258,6 +318,31 @@ def test_a_full_disk_during_overwrite_leaves_the_earlier_dataset(train_shard_cop
     assert _no_temporary_files(train_shard_copy)
 
 
+@pytest.mark.parametrize(
+    "error, message",
+    [
+        ("OSError: [Errno 28] No space left on device", "the disk is full ([Errno 28] No space left on device); free space"),
+        ("OSError: [Errno 122] Disk quota exceeded", "the disk is full: your quota is used up"),
+        # a FAT32 drive's 4 GiB, or `ulimit -f`: before, a traceback
+        ("OSError: [Errno 27] File too large [while running 'WriteShards/WriteShard']",
+         "a file grew past the largest that its filesystem or `ulimit -f` allows ([Errno 27] File too large); pass a smaller --shard-size-mb"),
+        ("OSError: [Errno 30] Read-only file system: '/mnt/o/x'", "the filesystem became read-only"),
+        ("OSError: [Errno 5] Input/output error", "a disk failed to read or write"),
+    ],
+)
+def test_the_filesystems_refusals_to_write_are_messages(error, message):
+    from electra_data.cli import user_error_message
+
+    assert user_error_message(RuntimeError(error)).startswith(message)
+
+
+def test_other_errors_stay_errors():
+    from electra_data.cli import user_error_message
+
+    assert user_error_message(RuntimeError("ZeroDivisionError: division by zero")) is None
+    assert user_error_message(RuntimeError("OSError: [Errno 9] Bad file descriptor")) is None  # a bug, not the disk
+
+
 def test_overwrite_replaces_exactly_the_earlier_build(train_shard_copy):
     assert (train_shard_copy / "train" / "shard-00001-of-00002.arrow").exists()
     result = _invoke("build", "--corpus", "books", "--input", SMALL_BOOK, "--out", train_shard_copy, "--overwrite", *ONE_BOOK)
@@ -281,6 +366,37 @@ def test_vocab_overwrite_replaces_its_files_and_keeps_the_others(tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(["notes.md", *TOKENIZER_FILES])
     assert (out / "notes.md").read_text() == "mine" and len((out / "vocab.txt").read_text().splitlines()) > 100
+
+
+@pytest.mark.parametrize("where", ["tokenizer", "", "tokenizer/new", "train"])
+def test_vocab_refuses_an_out_in_a_dataset(train_shard_copy, where):
+    # with --overwrite it replaced the dataset's tokenizer, and the shards no longer matched it
+    out = train_shard_copy / where if where else train_shard_copy
+    before = _snapshot(train_shard_copy)
+    result = _invoke("vocab", "--corpus", "books", "--input", SMALL_BOOK, "--out", out, "--overwrite", *FAST)
+    assert result.exit_code == 1
+    relation = "is" if out == train_shard_copy else "lies in"
+    assert f"--out {out} {relation} the dataset {train_shard_copy}, which was made with the vocab it holds" in _message(result)
+    assert _snapshot(train_shard_copy) == before
+
+
+def test_vocab_refuses_an_out_in_a_training_run(tmp_path):
+    run = tmp_path / "run"
+    (run / "discriminator").mkdir(parents=True)
+    (run / "train_config.json").write_text(json.dumps({"data_dir": "d", "out_dir": str(run), "model_size": "tiny"}))
+    (run / "discriminator" / "vocab.txt").write_text("[PAD]\n")
+    result = _invoke("vocab", "--corpus", "books", "--input", SMALL_BOOK, "--out", run / "discriminator", "--overwrite", *FAST)
+    assert result.exit_code == 1
+    assert f"lies in the training run {run}" in _message(result)
+    assert (run / "discriminator" / "vocab.txt").read_text() == "[PAD]\n"
+
+
+def test_a_manifest_of_another_kind_marks_no_dataset(tmp_path):
+    from electra_data.pipelines.build import _check_not_in_a_dataset_or_run
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"name": "a web app", "format": "webmanifest"}))
+    (tmp_path / "train_config.json").write_text("[1, 2]")
+    _check_not_in_a_dataset_or_run(str(tmp_path / "vocab"))  # no error
 
 
 # --- a build of several books: what it reads, how it shards, what it says ---------------------
@@ -414,13 +530,101 @@ def test_what_an_interrupted_run_left():
     assert "no new manifest" in _what_is_left("gs://b/o", None, None)
 
 
+_INTERRUPT_WHILE_IMPORTING = """
+import os, signal, sys
+
+MODULE = sys.argv[1]
+
+class Interrupt:  # sends SIGINT to this process as it starts importing MODULE
+    def find_spec(self, name, path=None, target=None):
+        if name == MODULE:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["electra-data", *sys.argv[2:]]  # as the console script starts
+from electra_data.cli import data_app
+sys.exit(data_app())
+"""
+
+
+@pytest.mark.parametrize(
+    "module, line",
+    [
+        ("typer", "interrupted before the run started: nothing was written"),  # the command's own imports
+        ("electra_data.clean", "interrupted: nothing was written"),  # the options made into a config
+        ("apache_beam.pvalue", "interrupted: nothing was written to {out}"),  # the run, importing Beam
+    ],
+)
+def test_a_signal_while_importing_is_one_line(tmp_path, module, line):
+    # before: a traceback of the broken import (typer), a silent 130 (clean), and a traceback of
+    # a second, failing import of a half-imported Beam (pvalue)
+    out = tmp_path / "o"
+    args = ["build", "--corpus", "books", "--input", str(SMALL_BOOK), "--out", str(out), *ONE_BOOK]
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = subprocess.run([sys.executable, "-c", _INTERRUPT_WHILE_IMPORTING, module, *args], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
+    assert result.returncode == 130, result.stderr[-3000:]
+    assert result.stderr.strip() == line.format(out=out)
+    assert not out.exists() and list(scratch.iterdir()) == []
+
+
+def test_nested_interruptible_blocks_share_one_signal():
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        with interruptible() as outer:
+            with interruptible() as inner:
+                assert inner is outer
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)  # the handler raises before this ends
+    assert outer.signal == signal.SIGINT
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_signal_that_code_in_the_block_swallows_still_stops_it():
+    # pyarrow's lazy import of pandas catches every exception: a Ctrl-C then was lost, and
+    # `verify` went on to print OK and exit 0
+    with pytest.raises(KeyboardInterrupt):
+        with interruptible() as interruption:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            except BaseException:  # noqa: BLE001 - what such code does
+                pass
+    assert interruption.signal == signal.SIGINT
+    with interruptible():  # a block no signal reached ends as usual
+        pass
+
+
+def test_a_signal_while_verify_reads_the_shards_is_one_line(train_shard_dir, monkeypatch):
+    from electra_data import verify
+
+    real = verify.load_columns
+
+    def interrupted(path, vocab_size):
+        try:  # as pyarrow's lazy import of pandas does with the KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except BaseException:  # noqa: BLE001
+            pass
+        return real(path, vocab_size)
+
+    monkeypatch.setattr(verify, "load_columns", interrupted)
+    result = _invoke("verify", train_shard_dir)
+    assert result.exit_code == 130
+    assert result.output.strip().splitlines()[-1] == "interrupted: nothing was written"
+
+
 def test_a_signal_during_a_swap_takes_effect_at_its_end():
     steps = []
-    with interruptible() as interruption:
-        with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt):
+        with interruptible() as interruption:
             with deferred_interrupts():
                 os.kill(os.getpid(), signal.SIGTERM)
                 steps.append("swapped")
+            steps.append("after the swap")
     assert steps == ["swapped"] and interruption.signal == signal.SIGTERM
     with deferred_interrupts():  # outside interruptible(): nothing is deferred, nothing raised
         pass

@@ -5,6 +5,7 @@ import bz2
 import gzip
 import json
 import os
+import re
 import shutil
 import zipfile
 
@@ -310,6 +311,30 @@ def test_a_build_counts_the_files_of_a_books_directory_that_are_no_books(books, 
     counts = run_build(BuildConfig(corpus="books", inputs=(str(books),), out=str(tmp_path / "o"), **FAST))["counts"]
     assert counts["documents_read"] == 5 and counts["dropped"]["not_a_book"] == 1
     _reconciles(counts)
+
+
+@pytest.mark.parametrize("given", ["the directory", "the pipe", "a glob"])
+def test_a_named_pipe_among_the_inputs_is_refused_not_read(tmp_path, given):
+    # before: the books reader opened the pipe and the build waited forever
+    books = tmp_path / "books"
+    books.mkdir()
+    shutil.copy(ALICE, books / "alice.txt")
+    os.mkfifo(books / "pipe.txt")
+    pattern = {"the directory": books, "the pipe": books / "pipe.txt", "a glob": books / "*.txt"}[given]
+    where = f"--input {pattern}" if given == "the pipe" else f"--input {pattern}: {books / 'pipe.txt'}"
+    with pytest.raises(UserError, match=rf"^{re.escape(where)} is a named pipe \(FIFO\), not a file to read"):
+        resolve(corpus_sources("books", (str(pattern),)))
+
+
+@pytest.mark.parametrize(
+    "path, what",
+    [("/dev/null", "a character device"), ("<tmp>/gone.txt", r"a broken symbolic link \(to .*nowhere\.txt\)")],
+)
+def test_an_input_that_is_no_file_is_named_for_what_it_is(tmp_path, path, what):
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    path = path.replace("<tmp>", str(tmp_path))
+    with pytest.raises(UserError, match=rf"^--input {re.escape(path)} is {what}, not a file to read"):
+        resolve(corpus_sources("books", (path,)))
 
 
 def test_a_domain_corpus_mixing_absolute_and_relative_inputs(tmp_path, monkeypatch):

@@ -73,8 +73,8 @@ def test_manifest_round_trip_and_errors(tmp_path):
     write_manifest(str(tmp_path), {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "shards": []})
     assert read_manifest(str(tmp_path))["shards"] == []
     (tmp_path / "manifest.json").write_text(json.dumps({"format": "other", "format_version": 9}))
-    with pytest.raises(UserError, match="is not 'electra-data-shards' version 1"):
+    with pytest.raises(UserError, match="is not 'electra-data-shards' version 1: read it with the tool or release that wrote it, or rebuild"):
         read_manifest(str(tmp_path))
     (tmp_path / "manifest.json").write_text("{broken")
-    with pytest.raises(UserError, match="not valid JSON"):
+    with pytest.raises(UserError, match="not valid JSON .*; the file is damaged: rebuild the dataset"):
         read_manifest(str(tmp_path))

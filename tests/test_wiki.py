@@ -181,6 +181,15 @@ def test_a_file_that_is_not_xml_says_so(tmp_path: Path) -> None:
         list(iter_pages(path))
 
 
+def test_a_book_given_as_a_dump_is_not_xml_not_a_dump_to_redownload(tmp_path: Path) -> None:
+    # a Gutenberg book starts with a UTF-8 BOM: expat failed at column 1, and the message was
+    # "malformed XML ... re-download the dump"
+    path = tmp_path / "book.txt"
+    path.write_bytes("\ufeffThe Project Gutenberg EBook of a book\n\nChapter 1\n".encode())
+    with pytest.raises(CorpusError, match=r"book\.txt: not XML \(syntax error.*\(plain-text books are read with --corpus books\)$"):
+        list(iter_pages(path))
+
+
 def test_missing_file_is_a_corpus_error(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match=r"missing\.xml\.bz2: no such file"):
         list(iter_pages(tmp_path / "missing.xml.bz2"))
