@@ -30,6 +30,7 @@ from electra_data.pipelines.build import _check_apart, _warnings
 from electra_data.pipelines.runner import unknown_beam_args
 from electra_data.pipelines.write import TOKENIZER_FILES, _shard_numbers, foreign_entries
 from corpus_text import BOOKS
+from processes import processes_with
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_BOOK = BOOKS / "pg7256.txt"  # ~45 examples: a build takes seconds
@@ -465,17 +466,6 @@ def test_shard_numbers_skip_empty_buckets():
 # --- signals -------------------------------------------------------------------------------------
 
 
-def _other_processes_with(marker: str) -> list[int]:
-    """Processes whose environment holds ``marker``: the build's workers, had they outlived it."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                if marker.encode() in Path(f"/proc/{entry}/environ").read_bytes():
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def _interrupt(tmp_path: Path, out: Path, signum: int, workers: int, whole_group: bool) -> tuple[subprocess.CompletedProcess, Path]:
@@ -519,7 +509,7 @@ def test_a_signal_stops_the_build_in_one_line_leaving_nothing(tmp_path, train_sh
     else:
         assert not out.exists()
     assert list(scratch.iterdir()) == [], "temporary files or the workers' log are left behind"
-    assert _other_processes_with(str(scratch)) == [], "a worker outlived the build"
+    assert processes_with(str(scratch)) == [], "a worker outlived the build"
 
 
 def test_what_an_interrupted_run_left():

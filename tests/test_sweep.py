@@ -45,6 +45,7 @@ from pathlib import Path
 import pytest
 
 from corpus_text import BOOKS, WIKI_DUMP
+from processes import processes_with
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -682,17 +683,6 @@ def _one_line(text: str) -> str:
     return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
 
 
-def _other_processes_with(marker: str) -> list[int]:
-    """Processes whose environment holds ``marker`` (the case's TMPDIR): workers that outlived it."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                if marker.encode() in Path(f"/proc/{entry}/environ").read_bytes():
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def _reconciles(manifest: dict) -> None:
@@ -738,7 +728,7 @@ def _check(case: Case, result: subprocess.CompletedProcess, root: Path, scratch:
     assert _temporary_files(root) == []
     assert _left_in(scratch) == [], "the command left files in its TMPDIR"
     if case.interrupt:
-        assert _other_processes_with(str(scratch)) == [], "a worker outlived the command"
+        assert processes_with(str(scratch)) == [], "a worker outlived the command"
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
