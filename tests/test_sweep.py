@@ -463,9 +463,7 @@ OUTPUT_DIRECTORIES = [
     Case("train-out-read-only", f"{TRAIN} --data <r>/data --out <r>/ro/run", 1, r"--out <r>/ro/run: cannot write in <r>/ro",
          setup=(dataset(), mkdir("ro"), read_only("ro")), slow=True),
     Case("train-out-unwritable-for-root-too", f"{TRAIN} --data <r>/data --out /sys/electra-sweep", 1, r"--out /sys/electra-sweep: cannot write in /sys",
-         setup=(dataset(), sysfs_unwritable), slow=True,
-         xfail="train/rundir.py: check_out_dir asks os.access, which says yes to root: the run starts, then stops with "
-               "'Operation not permitted ... run the command again' (electra-data probes by writing a file)"),
+         setup=(dataset(), sysfs_unwritable), slow=True),
 ]
 
 

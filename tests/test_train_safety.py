@@ -154,8 +154,13 @@ def test_overwrite_replaces_a_run_and_keeps_other_files(train_shard_dir, run_cop
 def test_an_unwritable_out_is_refused_before_anything_runs(train_shard_dir, tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir()
-    if os.geteuid() == 0:  # root writes anywhere: make the permission check see what a user's would
-        monkeypatch.setattr("electra_data.train.rundir.os.access", lambda path, mode: Path(path) != locked)
+    if os.geteuid() == 0:  # root writes anywhere: make the write probe meet what a user's would
+
+        def probe(directory):
+            if Path(directory) == locked:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), directory)
+
+        monkeypatch.setattr("electra_data.train.rundir.probe_write", probe)
     else:
         locked.chmod(0o500)
     result = invoke("--data", train_shard_dir, "--out", locked / "run", *TINY)

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from electra_data.errors import UserError
+from electra_data.fsio import nearest_existing, probe_write
 from electra_data.train.monitor import METRICS, PLOT, TENSORBOARD
 
 __all__ = [
@@ -121,9 +122,11 @@ def check_out_dir(out: Path, data: Path, init_from: Path | None, resume: bool, o
                 f"--out {out} {relation} {flag} {other}: a run writes and replaces files in --out, "
                 f"so it must not overlap {flag}; choose an --out outside it (e.g. runs/NAME)"
             )
-    existing = next((p for p in [out, *out.absolute().parents] if p.exists()), None)
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out}: cannot write in {existing} (permission denied); choose a writable --out")
+    existing = Path(nearest_existing(str(out)))
+    try:  # by writing: os.access says yes to root, even on a read-only filesystem
+        probe_write(str(existing))
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot write in {existing} ({e.strerror}); choose a writable --out") from None
     if (out / "manifest.json").exists():
         raise UserError(f"--out {out} is a shard directory (it has a manifest.json); choose another --out")
     earlier = existing_outputs(out)
