@@ -13,9 +13,11 @@ Truth: every pair of documents with true word 5-gram Jaccard >= threshold. (True
 computed exactly for all designed pairs and for every pair whose MinHash estimate is >= 0.5;
 a pair at 0.8 has an estimate below 0.5 with probability ~1e-17.) Prediction: two documents in
 the same cluster (a kept document and those removed as its duplicates) of the real NearDedup
-transform, run on Beam's FnApiRunner: by default, with estimates near the threshold checked
-exactly; for comparison, with estimates only, without verification, and with 256 permutations. Exact dedup is measured on byte-identical and re-wrapped
-copies of the bases: precision and recall must be 1.0.
+transform, run on Beam's FnApiRunner over the documents written into units with their dedup runs
+as the build writes them (``pipelines.read.write_unit``; units of ``UNIT_BYTES`` of text): by
+default, with estimates near the threshold checked exactly; for comparison, with estimates only,
+without verification, and with 256 permutations. Exact dedup is measured on byte-identical and
+re-wrapped copies of the bases: precision and recall must be 1.0.
 
     python bench/bench_dedup_quality.py [--per-source 200] [--threshold 0.8] [--seed 0]
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import random
 import re
 import sys
@@ -41,6 +44,8 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from electra_data.dedup import minhash_signature, normalize_for_dedup, shingles
 from electra_data.documents import Document
 from electra_data.pipelines.dedup import ExactDedup, NearDedup
+from electra_data.pipelines.plan import UNIT_BYTES
+from electra_data.pipelines.read import write_unit
 from electra_data.wiki import iter_pages, page_drop_reason
 from electra_data.wikitext import wikitext_to_text
 
@@ -159,18 +164,55 @@ def variant_at(base: Document, target: float, boilerplate: list[str], rng: rando
     return best[0], best[1], "+".join(recipe)
 
 
-def _run(docs: list[Document], transform) -> list:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "rejected.json"
+def _units(docs: list[Document]) -> list[list[Document]]:
+    """The documents in order, in units of about ``UNIT_BYTES`` of text (as the build reads them)."""
+    units, size = [[]], 0
+    for doc in docs:
+        if size >= UNIT_BYTES:
+            units.append([])
+            size = 0
+        units[-1].append(doc)
+        size += len(doc.text)
+    return units
+
+
+def _run(docs: list[Document], *, near: dict | None = None, verify: bool = True, estimates_only: bool = False) -> list:
+    """[key, reason, detail] of the duplicates that dedup drops: exact dedup alone (``near``
+    None), or near dedup alone with ``near`` (``threshold``, ``num_perm``, ``seed``, ``ngram``).
+
+    The documents go to units in a work directory with their runs (exact keys or MinHash bands),
+    then ``ExactDedup`` or ``NearDedup`` runs over them as the build wires it (``estimates_only``:
+    the verification margin set to 0, no exact checks).
+    """
+    with tempfile.TemporaryDirectory() as work:
+        units = []
+        # as the build plans them: a partition per 64 MB of text
+        partitions = max(1, math.ceil(sum(len(d.text.encode("utf-8")) for d in docs) / (64 * 2**20)))
+        by_location = {}
+        for i, unit_docs in enumerate(_units(docs)):
+            name = f"bench-{i:05d}"
+            write_unit(work, name, unit_docs, partitions, exact=near is None, near=near)
+            units.append(name)
+            by_location.update({(name, row): doc.key for row, doc in enumerate(unit_docs)})
+        out = Path(work) / "drops.json"
         with beam.Pipeline(runner=FnApiRunner()) as p:
-            _, rejected = p | beam.Create(docs) | transform
+            names = p | "Units" >> beam.Create(units)
+            if near is None:
+                drops = names | ExactDedup(work, partitions)
+            else:
+                transform = NearDedup(
+                    work, partitions, threshold=near["threshold"], num_perm=near["num_perm"], ngram=near["ngram"],
+                    verify=verify,
+                )  # fmt: skip
+                if estimates_only:
+                    transform._margin = 0.0  # no exact checks: how verification worked before them
+                drops = (names, p | "NoExact" >> beam.Create([])) | transform
             _ = (
-                rejected
-                | beam.Map(lambda r: [r.key, r.reason, r.detail])
+                drops
                 | beam.combiners.ToList()
                 | beam.Map(lambda rows: out.write_text(json.dumps(rows)))
             )
-        return json.loads(out.read_text())
+        return [[by_location[tuple(loc)], reason, detail] for loc, (reason, detail) in json.loads(out.read_text())]
 
 
 def same_cluster_pairs(rejected: list) -> set[tuple[str, str]]:
@@ -227,10 +269,9 @@ def main(argv: list[str] | None = None) -> None:
         ("near, 256 perms", 256, "exact near threshold"),
     ):
         t = time.perf_counter()
-        near = NearDedup(threshold=args.threshold, num_perm=perms, seed=1, ngram=5, verify=verify is not None)
-        if verify == "estimate":
-            near._margin = 0.0  # no exact checks: how verification worked before them
-        predicted = same_cluster_pairs(_run(docs, near))
+        near = dict(threshold=args.threshold, num_perm=perms, seed=1, ngram=5)
+        rejected = _run(docs, near=near, verify=verify is not None, estimates_only=verify == "estimate")
+        predicted = same_cluster_pairs(rejected)
         rows.append((label, *prf(predicted, truth), len(predicted), time.perf_counter() - t))
         if label.endswith("(default)"):
             verified = predicted
@@ -248,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
         if normalize_for_dedup(a.text) == normalize_for_dedup(b.text)
     }
     t = time.perf_counter()
-    predicted = same_cluster_pairs(_run(bases + copies, ExactDedup()))
+    predicted = same_cluster_pairs(_run(bases + copies))
     rows.append(("exact dedup on exact copies", *prf(predicted, exact_truth), len(predicted), time.perf_counter() - t))
 
     print(f"\nthreshold {args.threshold}, word 5-grams, LSH banding from lsh_params (16 x 8 at 128 perms)")

@@ -9,10 +9,14 @@ books and the whole Linux kernel rst tarball of ../shared/data (~3,100 documents
 - datasketch's per-shingle ``MinHash.update()`` loop and ``MinHash.bulk`` (SHA-1 shingle hash,
   same scheme and permutations), both fed by ``shingles()``;
 - the real ``ExactDedup`` + ``NearDedup`` transforms on Beam's FnApiRunner, runner overhead in:
-  a pipeline that reads the documents from a JSONL file and dedups them, minus the same pipeline
-  that only reads them (the dedup stage's own cost);
+  a pipeline that reads the documents from a JSONL file into units on disk with their dedup runs
+  (exact keys and MinHash bands, ``pipelines.read.write_unit``, as the build's ``ProcessUnits``
+  does) and dedups them, minus the same pipeline that writes the units without dedup runs and
+  does not dedup (the dedup stage's own cost);
 - peak RSS (child processes) of the per-document dedup work streamed over 1x and 10x the input
-  (copies with distinct keys), and of the Beam transforms on FnApiRunner over 1x and 10x.
+  (copies with distinct keys), and of that Beam pipeline on FnApiRunner over 1x and 10x (with
+  near dedup run a second time over all documents, exact copies included: every copy is a near
+  duplicate).
 
     python bench/bench_dedup_speed.py [--repeat 10]
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tarfile
@@ -31,6 +36,7 @@ from pathlib import Path
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 ARGS = dict(num_perm=128, seed=1, ngram=5)
+NEAR = dict(threshold=0.8, **ARGS)  # what the units' band runs are written with
 
 
 def load_texts() -> list[tuple[str, str]]:
@@ -80,6 +86,57 @@ def _copy(copy: int, path: str):
             yield Document(f"{key}#{copy}", "bench", key, text)
 
 
+def _write_units(copy: int, path: str, work: str, partitions: int, dedup: bool):
+    """Copy ``copy`` of the JSONL input -> units of about ``UNIT_BYTES`` of text in ``work``,
+    with their exact-key and band runs if ``dedup``; yields the unit names."""
+    from electra_data.pipelines.plan import UNIT_BYTES
+    from electra_data.pipelines.read import write_unit
+
+    docs, size, count = [], 0, 0
+
+    def flush():
+        name = f"bench-{copy:04d}-{count:04d}"
+        write_unit(work, name, docs, partitions, exact=dedup, near=NEAR if dedup else None)
+        return name
+
+    for doc in _copy(copy, path):
+        docs.append(doc)
+        size += len(doc.text)
+        if size >= UNIT_BYTES:
+            yield flush()
+            docs, size, count = [], 0, count + 1
+    if docs:
+        yield flush()
+
+
+def _partitions(path: str, repeat: int) -> int:
+    """As the build plans them: one per 64 MB of text."""
+    return max(1, math.ceil(repeat * Path(path).stat().st_size / (64 * 2**20)))
+
+
+def dedup_pipeline(path: str, repeat: int, *, dedup: bool, near_on_all: bool = False) -> None:
+    """Read ``repeat`` copies of the JSONL input into units on disk, then (``dedup``) run exact
+    and near dedup over them as the build does; ``near_on_all``: near dedup once more, over all
+    documents (no exact drops)."""
+    import apache_beam as beam
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from electra_data.pipelines.dedup import ExactDedup, NearDedup
+
+    partitions = _partitions(path, repeat)
+    near_args = dict(threshold=NEAR["threshold"], num_perm=NEAR["num_perm"], ngram=NEAR["ngram"])
+    with tempfile.TemporaryDirectory() as work, beam.Pipeline(runner=FnApiRunner()) as p:
+        units = p | beam.Create(range(repeat)) | beam.FlatMap(_write_units, path, work, partitions, dedup)
+        if dedup:
+            exact = units | ExactDedup(work, partitions)
+            _ = (units, exact) | NearDedup(work, partitions, **near_args)
+            if near_on_all:  # every copy is a near duplicate
+                none = p | "NoExact" >> beam.Create([])
+                _ = (units, none) | "NearOnAll" >> NearDedup(work, partitions, **near_args)
+        else:
+            _ = units | beam.Map(len)
+
+
 def child(mode: str, repeat: int, path: str) -> None:
     if mode == "stream":  # the per-document work of both stages, streamed as a worker does
         from electra_data.dedup import band_keys, exact_key, minhash_signature
@@ -90,16 +147,7 @@ def child(mode: str, repeat: int, path: str) -> None:
             if sig is not None:
                 band_keys(sig, 16, 8)
     else:
-        import apache_beam as beam
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
-        from electra_data.pipelines.dedup import ExactDedup, NearDedup
-
-        with beam.Pipeline(runner=FnApiRunner()) as p:
-            docs = p | beam.Create(range(repeat)) | beam.FlatMap(_copy, path)
-            kept, _ = docs | ExactDedup()
-            _ = kept | NearDedup(threshold=0.8, **ARGS)
-            _ = docs | "NearOnAll" >> NearDedup(threshold=0.8, **ARGS)  # every copy is a near duplicate
+        dedup_pipeline(path, repeat, dedup=True, near_on_all=True)
     # VmHWM, not ru_maxrss: Linux carries the parent's ru_maxrss over fork and exec.
     status = Path("/proc/self/status").read_text()
     print(int(status.split("VmHWM:")[1].split()[0]) / 1024)
@@ -114,12 +162,9 @@ def main() -> None:
     if args.child:
         return child(args.child, args.repeat, args.input)
 
-    import apache_beam as beam
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from datasketch import MinHash
 
     from electra_data.dedup import MINHASH_SCHEME, band_keys, exact_key, minhash_signature, shingles
-    from electra_data.pipelines.dedup import ExactDedup, NearDedup
 
     docs = load_texts()
     texts = [t for _, t in docs]
@@ -149,15 +194,7 @@ def main() -> None:
         MinHash.bulk([list(shingles(t, 5)) for t in texts], num_perm=128, seed=1, scheme=MINHASH_SCHEME)
 
     def beam_pipeline(dedup: bool):
-        def run():
-            with beam.Pipeline(runner=FnApiRunner()) as p:
-                docs = p | beam.Create([0]) | beam.FlatMap(_copy, path)  # read as a source would
-                if dedup:
-                    kept, _ = docs | ExactDedup()
-                    _ = kept | NearDedup(threshold=0.8, **ARGS)
-                else:
-                    _ = docs | beam.Map(len)
-        return run
+        return lambda: dedup_pipeline(path, 1, dedup=dedup)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "docs.jsonl")
@@ -169,16 +206,17 @@ def main() -> None:
             ("datasketch update() per shingle", _cpu(update_loop)),
         ]
         read_only, read_dedup = _cpu(beam_pipeline(False)), _cpu(beam_pipeline(True))
-        rows.append(("Beam ExactDedup + NearDedup (FnApiRunner)", read_dedup - read_only))
+        rows.append(("Beam units' runs + ExactDedup + NearDedup", read_dedup - read_only))
         ours = rows[0][1]
         print(f"{n} documents, {mb:.2f} MB of text (wiki sample, all books, all kernel docs), 128 perms, 16 x 8 bands")
         print(f"{'':42s} {'CPU s':>6s} {'ms/doc':>7s} {'MB/s/core':>9s} {'x ours':>7s}")
         for label, seconds in rows:
             print(f"{label:42s} {seconds:6.2f} {1000 * seconds / n:7.2f} {mb / seconds:9.2f} {seconds / ours:7.1f}")
-        print(f"(the Beam stage: {read_dedup:.2f} s reading + dedup - {read_only:.2f} s reading only)")
+        print(f"(the Beam stage, FnApiRunner: {read_dedup:.2f} s reading into units + dedup"
+              f" - {read_only:.2f} s reading into units only)")
 
         print(f"\npeak RSS (MB)                              {'1x':>6s} {f'{args.repeat}x':>7s}")
-        for label, mode in (("per-document dedup work, streamed", "stream"), ("Beam transforms on FnApiRunner", "beam")):
+        for label, mode in (("per-document dedup work, streamed", "stream"), ("units + Beam dedup on FnApiRunner", "beam")):
             small, large = _child_rss(mode, 1, path), _child_rss(mode, args.repeat, path)
             print(f"{label:42s} {small:6.0f} {large:7.0f}")
 

@@ -67,7 +67,7 @@ from typer.core import TyperCommand  # noqa: E402
 
 from electra_data import fsio  # noqa: E402
 from electra_data.console import fail, interruptible, stderr, stop, warn, worker_log  # noqa: E402
-from electra_data.errors import UserError  # noqa: E402
+from electra_data.errors import UserError, user_error_text, without_beam_step  # noqa: E402
 from electra_data.inputs import NAMED_CORPORA  # noqa: E402
 
 __all__ = ["data_app", "repeated_option", "spread_inputs", "unknown_args_message", "user_error_message"]
@@ -82,7 +82,6 @@ _out = Console()
 # Beam re-raises a worker's exception as a RuntimeError whose text holds the original one; these
 # find our own user-facing errors (and the filesystem's refusals to write) in it, so that the
 # user sees a message.
-_USER_ERROR_IN_TEXT = re.compile(r"(?:electra_data\.errors\.)?(?:UserError|CorpusError): (.+)")
 _OS_ERROR_IN_TEXT = re.compile(r"\[Errno (\d+)\][^\n]*")
 # What a user can do when the filesystem refuses to write, by errno ({error}: the system's words).
 _WRITE_FAILURES = {
@@ -95,17 +94,14 @@ _WRITE_FAILURES = {
     errno.EROFS: "the filesystem became read-only ({error}); choose another --out, then rerun",
     errno.EIO: "a disk failed to read or write ({error}); check the disks of the input and of --out, then rerun",
 }
-_BEAM_STEP_SUFFIX = re.compile(r"\s*\[while running '[^']*'\]")
 
 
 def user_error_message(exc: BaseException) -> str | None:
-    """The message of a user error, also when a Beam runner wrapped it in another exception."""
-    text = _BEAM_STEP_SUFFIX.sub("", str(exc))  # the step that failed: ours to know, not the user's
-    if isinstance(exc, UserError):
+    """The message of a user error, also when a Beam runner wrapped it in another exception,
+    or advice for a write the filesystem refused."""
+    if (text := user_error_text(exc)) is not None:
         return text
-    if match := _USER_ERROR_IN_TEXT.search(text):
-        return match.group(1).strip()
-    for match in _OS_ERROR_IN_TEXT.finditer(text):
+    for match in _OS_ERROR_IN_TEXT.finditer(without_beam_step(str(exc))):
         if advice := _WRITE_FAILURES.get(int(match.group(1))):
             return advice.format(error=match.group(0).strip())
     return None
@@ -291,6 +287,15 @@ Quality = Annotated[
 KeepDisambiguation = Annotated[bool, typer.Option(help="Keep Wikipedia disambiguation pages (dropped by default).")]
 KeepTables = Annotated[bool, typer.Option(help="Keep the cell text of Wikipedia tables, a paragraph per row with cells joined by ' | ' (dropped by default).")]
 Workers = Annotated[int, typer.Option(min=1, help="Processes for the local runner.")]
+WorkDir = Annotated[
+    Optional[str],
+    typer.Option(help="Where the build keeps its work between stages (local path or gs://...); removed after success, "
+                 "kept after a failure for --resume. Default: <out>.work beside --out."),
+]  # fmt: skip
+Resume = Annotated[bool, typer.Option(help="Continue a failed or interrupted build from the work kept in --work-dir (same command, same inputs).")]
+ProgressEvery = Annotated[
+    float, typer.Option(min=0.1, help="Off a terminal (a log), print the progress every this many seconds; on one, a live bar.")
+]
 DatasetDir = Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A shard directory written by `electra-data build`.")]
 
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
@@ -410,7 +415,14 @@ def _what_is_left(out: str, before: dict[str, int] | None, after: dict[str, int]
     return f"interrupted once the run had finished: {out} holds its output"
 
 
-def _run(step: str, cfg, beam_args: list[str], workers: int, what: str) -> dict:
+def _work_kept(work: str, again: str) -> str:
+    """What to add to a message when a build stopped with its work kept for later."""
+    if fsio.is_local(work) and os.path.isfile(os.path.join(work, "build.json")):
+        return f"; the work done so far is kept in {work}: {again} to continue"
+    return ""
+
+
+def _run(step: str, cfg, beam_args: list[str], **options) -> dict:
     """Run ``run_build`` or ``run_vocab`` with a spinner.
 
     User errors become a message, SIGINT/SIGTERM a line on what was left (exit 128 + signal);
@@ -421,19 +433,24 @@ def _run(step: str, cfg, beam_args: list[str], workers: int, what: str) -> dict:
     logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     logging.getLogger().setLevel(logging.ERROR)
     before = _listing(cfg.out)
+    work = options.get("work_dir") or cfg.out.rstrip("/\\") + ".work"  # as pipelines.workdir.default_work_dir
+    again = "run the same command with --resume" if "resume" in options else "run the same command again"
     with interruptible() as interruption:
-        interruption.left = lambda: _what_is_left(cfg.out, before, _listing(cfg.out))
+        interruption.left = lambda: _what_is_left(cfg.out, before, _listing(cfg.out)) + _work_kept(work, again)
         try:
             from electra_data.pipelines import build as pipelines
 
-            with stderr.status(f"{what} from {cfg.corpus}..."):
-                return getattr(pipelines, step)(cfg, beam_args, workers=workers)
+            return getattr(pipelines, step)(cfg, beam_args, **options)
         except BaseException as err:  # noqa: BLE001 - a signal, user errors: messages; the rest re-raise
             if interruption.signal is not None:  # it may have broken an import: import nothing now
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(worker_log())  # the workers' ends: nothing the user needs
                 stop(interruption.left(), interruption.signal)
             message = user_error_message(err) if isinstance(err, Exception) else None
+            if message is not None and work not in message:
+                message += _work_kept(work, again)
+            elif isinstance(err, Exception) and fsio.is_local(work) and os.path.isdir(work):
+                stderr.print(f"the work done so far is kept in {work}: {again} to continue", markup=False, highlight=False)
             if message is None:
                 if os.path.exists(worker_log()):
                     stderr.print(f"the worker processes' output is in {worker_log()}", markup=False, highlight=False)
@@ -479,14 +496,20 @@ def build(
     keep_disambiguation: KeepDisambiguation = False,
     keep_tables: KeepTables = False,
     workers: Workers = 1,
+    work_dir: WorkDir = None,
+    resume: Resume = False,
+    progress_every: ProgressEvery = 30.0,
 ) -> None:
     """Read a corpus, clean and deduplicate it, train or reuse a WordPiece vocab, pack ELECTRA examples, write Arrow shards + manifest."""
     fields = dict(locals())  # the options are the config's fields, less these:
-    for name in ("ctx", "input", "out", "vocab", "workers"):
+    for name in ("ctx", "input", "out", "vocab", "workers", "work_dir", "resume", "progress_every"):
         fields.pop(name)
     cfg = _config(**fields, inputs=input, out=out or "", vocab=str(vocab) if vocab else None)
     _refuse_moot_options(ctx, cfg)
-    manifest = _run("run_build", cfg, list(ctx.args), workers, f"building {cfg.out}")
+    manifest = _run(
+        "run_build", cfg, list(ctx.args), workers=workers, work_dir=work_dir, resume=resume,
+        progress=progress_every,
+    )  # fmt: skip
     if manifest.get("dry_run"):
         _out.print(f"dry run: the job was built and validated, nothing was run; staged: {', '.join(manifest['staged'])}")
         return
@@ -523,14 +546,19 @@ def vocab(
     keep_disambiguation: KeepDisambiguation = False,
     keep_tables: KeepTables = False,
     workers: Workers = 1,
+    work_dir: WorkDir = None,
+    progress_every: ProgressEvery = 30.0,
 ) -> None:
     """Train a WordPiece vocab alone, on the same cleaned and deduplicated documents a build uses."""
     fields = dict(locals())  # the options are the config's fields, less these:
-    for name in ("ctx", "input", "workers"):
+    for name in ("ctx", "input", "workers", "work_dir", "progress_every"):
         fields.pop(name)
     cfg = _config(**fields, inputs=input)
     _refuse_moot_options(ctx, cfg)
-    facts = _run("run_vocab", cfg, list(ctx.args), workers, f"training a vocab for {cfg.out}")
+    facts = _run(
+        "run_vocab", cfg, list(ctx.args), workers=workers, work_dir=work_dir,
+        progress=progress_every,
+    )  # fmt: skip
     if facts.get("dry_run"):
         _out.print("dry run: the job was built and validated, nothing was run")
         return

@@ -14,7 +14,7 @@ import itertools
 import re
 import xml.etree.ElementTree as ET
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -317,7 +317,41 @@ def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
     return iter(lambda: stream.read(_CHUNK), b"")
 
 
-def iter_pages(path: str | Path, *, skip_bad_pages: bool = False) -> Iterator[Page | BadPage]:
+# A reader's progress callback is called at most once per this many compressed bytes (and at the end).
+_PROGRESS_EVERY = 1 << 20
+
+
+class _Meter:
+    """Tells a reader's progress callback how many compressed bytes were consumed since its last
+    call: at most once per ``_PROGRESS_EVERY`` bytes, and once more at :meth:`finish`, so that
+    the calls add up to the last count given."""
+
+    def __init__(self, progress: Callable[[int], None] | None):
+        self._progress = progress
+        self._reported = 0
+
+    def update(self, consumed: int, *, final: bool = False) -> None:
+        """``consumed``: compressed bytes taken in since the start of the read."""
+        if self._progress is None:
+            return
+        if consumed - self._reported >= _PROGRESS_EVERY or (final and consumed > self._reported):
+            self._progress(consumed - self._reported)
+            self._reported = consumed
+
+    def finish(self, consumed: int) -> None:
+        self.update(consumed, final=True)
+
+    def follow(self, chunks: Iterator[tuple[bytes, int]]) -> Iterator[bytes]:
+        """The chunks of ``(chunk, bytes consumed once it was read)``; each one counts once it
+        has been parsed (when the parser asks for the next)."""
+        for chunk, consumed in chunks:
+            yield chunk
+            self.update(consumed)
+
+
+def iter_pages(
+    path: str | Path, *, skip_bad_pages: bool = False, progress: Callable[[int], None] | None = None
+) -> Iterator[Page | BadPage]:
     """Yield every page of a MediaWiki XML export, in file order, in constant memory.
 
     Args:
@@ -326,6 +360,9 @@ def iter_pages(path: str | Path, *, skip_bad_pages: bool = False) -> Iterator[Pa
         skip_bad_pages: Yield a :class:`BadPage` for a page with malformed XML or bytes that
             are not UTF-8 and read on from the next page, and one for corrupt compressed data
             (after which nothing more can be read), instead of raising.
+        progress: Called with the number of compressed bytes of the file consumed since its
+            previous call, about once per MB and once at the end: the calls of a read that ends
+            (even at corrupt data skipped) add up to the file's size. It must not raise.
 
     Yields:
         One :class:`Page` per ``<page>`` element, redirects and all namespaces included (filter
@@ -340,11 +377,12 @@ def iter_pages(path: str | Path, *, skip_bad_pages: bool = False) -> Iterator[Pa
     path = str(path)
     raw, stream = _open(path)
     last = "none (it fails before the first page)"
+    meter = _Meter(progress)
     with raw, stream:
         try:
-            for item in _parse_pages(
-                _chunks(stream), path, skip=skip_bad_pages, wrapped=False, decompressed=stream is not raw
-            ):
+            # raw's position: the compressed bytes the bz2 decompressor has taken in so far
+            chunks = meter.follow((chunk, raw.tell()) for chunk in _chunks(stream))
+            for item in _parse_pages(chunks, path, skip=skip_bad_pages, wrapped=False, decompressed=stream is not raw):
                 if isinstance(item, Page):
                     last = f"id {item.id} ({item.title!r})"
                 yield item
@@ -358,6 +396,11 @@ def iter_pages(path: str | Path, *, skip_bad_pages: bool = False) -> Iterator[Pa
             size = fsio.size(path)
             rest = f"the rest, {size - offset:,} of {size:,} bytes, is unreadable"
             yield BadPage(f"{path}@{offset}", "corrupt_stream", f"{message}; {rest}")
+            meter.finish(size)  # the unreadable rest is done with too
+            return
+        if progress is not None:
+            # the whole file, even bytes bz2 ignored after the last stream
+            meter.finish(fsio.size(path))
 
 
 def multistream_index(dump: str) -> str | None:
@@ -395,18 +438,28 @@ def stream_ranges(index: str, dump_size: int) -> list[tuple[int, int]]:
     return list(zip(starts, [*starts[1:], dump_size]))
 
 
-def iter_pages_in_range(path: str, start: int, end: int, *, skip_bad_pages: bool = False) -> Iterator[Page | BadPage]:
+def iter_pages_in_range(
+    path: str,
+    start: int,
+    end: int,
+    *,
+    skip_bad_pages: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Page | BadPage]:
     """Yield the pages of the bz2 streams in ``[start, end)`` of a multistream dump.
 
     The streams hold bare ``<page>`` elements; they are parsed inside a synthetic root, so that
     each range is read independently of the rest of the dump (one range per Beam worker).
-    ``skip_bad_pages`` as for :func:`iter_pages`.
+    ``skip_bad_pages`` as for :func:`iter_pages`. ``progress`` too: its calls add up to
+    ``end - start``. The range is decompressed at once, so its compressed bytes are counted
+    in proportion to the decompressed XML parsed.
 
     Raises:
         CorpusError: for corrupt compressed data or (without ``skip_bad_pages``) malformed XML,
             naming the byte range.
     """
     where = f"{path} (bytes {start}-{end})"
+    meter = _Meter(progress)
     try:
         with fsio.read_stream(path) as raw:
             raw.seek(start)
@@ -416,12 +469,16 @@ def iter_pages_in_range(path: str, start: int, end: int, *, skip_bad_pages: bool
         if not skip_bad_pages:
             raise CorpusError(f"{message}; {_HINT}") from None
         yield BadPage(f"{path}@{start}", "corrupt_stream", message)
+        meter.finish(end - start)
         return
     xml = xml.rstrip()
     if xml.endswith(b"</mediawiki>"):  # the last range carries the dump's footer
         xml = xml[: -len(b"</mediawiki>")]
-    chunks = (xml[i : i + _CHUNK] for i in range(0, len(xml), _CHUNK))
-    yield from _parse_pages(chunks, where, skip=skip_bad_pages, wrapped=True, decompressed=True)
+    # decompressed at once: the range's bytes count in proportion to the XML parsed
+    size = end - start
+    chunks = ((xml[i : i + _CHUNK], size * min(i + _CHUNK, len(xml)) // len(xml)) for i in range(0, len(xml), _CHUNK))
+    yield from _parse_pages(meter.follow(chunks), where, skip=skip_bad_pages, wrapped=True, decompressed=True)
+    meter.finish(size)
 
 
 def write_multistream(xml: bytes, dump: str, *, pages_per_stream: int = 100) -> str:

@@ -17,6 +17,7 @@ an earlier dataset as it was.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -32,17 +33,22 @@ from electra_data import fsio
 from electra_data.config import BuildConfig
 from electra_data.console import deferred_interrupts
 from electra_data.dedup import MINHASH_SCHEME, SHINGLE_HASH, lsh_params, verify_margin
-from electra_data.errors import UserError
-from electra_data.inputs import resolve
+from electra_data.errors import UserError, user_error_text
+from electra_data.documents import Rejected
+from electra_data.inputs import relative_names, resolve
+from electra_data.progress import ProgressDisplay
 from electra_data.shards import FORMAT_NAME, FORMAT_VERSION, MANIFEST, SPLITS, read_manifest, write_manifest
 from electra_data.vocab import is_lowercase, load_tokenizer, special_token_ids, vocab_sha256
-from electra_data.pipelines.clean import CleanDocuments
+from electra_data.pipelines import workdir
 from electra_data.pipelines.dedup import ExactDedup, NearDedup
-from electra_data.pipelines.duplicates_report import DuplicatesReport
-from electra_data.pipelines.metrics import TIME_NAMESPACE
-from electra_data.pipelines.read import ReadBooks, ReadDomain, ReadWiki
+from electra_data.pipelines.duplicates_report import ChosenClusters, DuplicatesReport
+from electra_data.pipelines.metrics import REJECTED, TIME_NAMESPACE
+from electra_data.pipelines.plan import Plan, plan_build
+from electra_data.pipelines.read import TALLY, ProcessUnits, ReadItems
+from electra_data.pipelines.runner import is_local as is_local_runner
 from electra_data.pipelines.runner import make_pipeline, staged_files, wait
-from electra_data.pipelines.tokenize import PackExamples, TrainVocab
+from electra_data.pipelines.select import SelectDocuments
+from electra_data.pipelines.tokenize import PackUnits, TrainVocab
 from electra_data.pipelines.write import (
     BUILD_DIR, TOKENIZER_FILES, WriteJson, WriteRejectsSample, WriteShards, WriteTokenizer, foreign_entries,
     staging_dir, swap_in,
@@ -55,110 +61,115 @@ __all__ = ["build_graph", "vocab_graph", "run_build", "run_vocab"]
 _VALIDATION_OVERSHOOT = (2.0, 0.01)
 
 
-def _read(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]]):
-    """Every source's reader: (documents read, rejected while reading), each source flattened."""
-    parts = []
-    if "wiki" in files:
-        parts.append(p | "ReadWiki" >> ReadWiki(
-            files["wiki"], keep_disambiguation=cfg.keep_disambiguation, keep_tables=cfg.keep_tables, on_error=cfg.on_error
-        ))  # fmt: skip
-    if "books" in files:
-        parts.append(p | "ReadBooks" >> ReadBooks(files["books"], not_books=files.get("not_books", ()), on_error=cfg.on_error))
-    if "domain" in files:
-        root = os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files["domain"]]) if fsio.is_local(files["domain"][0]) else ""
-        parts.append(p | "ReadDomain" >> ReadDomain(
-            files["domain"], root=root, fmt=cfg.format, text_field=cfg.text_field,
-            doc_separator=cfg.doc_separator, keep_code=cfg.keep_code, on_error=cfg.on_error,
-        ))  # fmt: skip
-    if len(parts) == 1:
-        return parts[0]
-    return (
-        [docs for docs, _ in parts] | "AllSources" >> beam.Flatten(),
-        [rejected for _, rejected in parts] | "AllSourcesRejected" >> beam.Flatten(),
+def _not_a_book(book: tuple[str, str]) -> Rejected:
+    path, name = book
+    message = f"{path}: in a books directory, and only *.txt files there are books; give it as an --input of its own to read it"
+    return Rejected(f"books:{name}", "books", name, "not_a_book", message[:300])
+
+
+def _tallies_of(rejected_books):
+    return rejected_books | "TallyNotBooks" >> beam.FlatMap(
+        lambda r: [("read", 1), ("books/read", 1), (f"dropped:{r.reason}", 1), (f"books/dropped:{r.reason}", 1)]
     )
 
 
-def _documents(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]]):
-    """Read, clean and deduplicate.
+def _near_params(cfg: BuildConfig) -> dict | None:
+    if not cfg.near_dedup:
+        return None
+    return {"threshold": cfg.dedup_threshold, "num_perm": cfg.minhash_perms, "seed": cfg.seed, "ngram": cfg.shingle_size}
+
+
+def _documents(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]], plan: Plan, work: str):
+    """Read, clean and deduplicate into units on disk.
 
     Returns:
-        (documents read, rejected at reading, cleaned documents, kept documents, all rejected).
+        (unit names, duplicates to drop, the kept documents' selection outputs, all rejected,
+        all tallies so far).
     """
-    read, read_rejected = _read(p, cfg, files)
-    docs, clean_rejected = read | "Clean" >> CleanDocuments(cfg.quality)
-    cleaned = docs
-    rejected = [read_rejected, clean_rejected]
-    if cfg.exact_dedup:
-        docs, dups = docs | "ExactDedup" >> ExactDedup()
-        rejected.append(dups)
+    items = p | "PlanItems" >> beam.Create(plan.items)
+    raw, read_rejected, read_tallies = items | "Read" >> ReadItems(
+        work, plan.unit_bytes, keep_disambiguation=cfg.keep_disambiguation, fmt=cfg.format, text_field=cfg.text_field,
+        doc_separator=cfg.doc_separator, keep_code=cfg.keep_code, on_error=cfg.on_error,
+    )  # fmt: skip
+    units, clean_rejected, clean_tallies = raw | "Process" >> ProcessUnits(
+        work, plan.partitions, keep_tables=cfg.keep_tables, quality=cfg.quality, exact=cfg.exact_dedup,
+        near=_near_params(cfg),
+    )  # fmt: skip
+    names = relative_names([*files.get("books", []), *files.get("not_books", [])])
+    not_books = (
+        p
+        | "NotBooks" >> beam.Create([(path, names[path]) for path in files.get("not_books", [])])
+        | "RejectNotBooks" >> beam.Map(_not_a_book)
+    )
+    exact = (
+        units | "ExactDedup" >> ExactDedup(work, plan.partitions)
+        if cfg.exact_dedup
+        else p | "NoExactDedup" >> beam.Create([])
+    )
     if cfg.near_dedup:
-        near = NearDedup(
-            threshold=cfg.dedup_threshold, num_perm=cfg.minhash_perms, seed=cfg.seed, ngram=cfg.shingle_size,
+        near = (units, exact) | "NearDedup" >> NearDedup(
+            work, plan.partitions, threshold=cfg.dedup_threshold, num_perm=cfg.minhash_perms, ngram=cfg.shingle_size,
             verify=cfg.dedup_verify, rounds=cfg.dedup_rounds,
         )  # fmt: skip
-        docs, dups = docs | "NearDedup" >> near
-        rejected.append(dups)
-    return read, read_rejected, cleaned, docs, rejected | "AllRejected" >> beam.Flatten()
+        drops = (exact, near) | "AllDrops" >> beam.Flatten()
+    else:
+        drops = exact
+    chosen = drops | "ChosenClusters" >> ChosenClusters()
+    selected = units | "Select" >> SelectDocuments(work, drops, chosen, seed=cfg.seed)
+    rejected = (read_rejected, clean_rejected, not_books, selected[REJECTED]) | "AllRejected" >> beam.Flatten()
+    tallies = [read_tallies, clean_tallies, _tallies_of(not_books), selected[TALLY]]
+    return units, drops, selected, rejected, tallies
 
 
-def _tally(name: str):
-    """(counter, 1) pairs for a record: the total, and the record's source's own counter."""
-    return lambda record: [(name, 1), (f"{record.source}/{name}", 1)]
+def _train_vocab(selected, cfg: BuildConfig, work: str):
+    return selected.sample | "TrainVocab" >> TrainVocab(
+        work, vocab_size=cfg.vocab_size, lowercase=cfg.lowercase, sample_docs=cfg.vocab_sample_docs,
+        sample_mb=cfg.vocab_sample_mb,
+    )  # fmt: skip
 
 
-def _train_vocab(docs, cfg: BuildConfig):
-    return docs | "TrainVocab" >> TrainVocab(
-        vocab_size=cfg.vocab_size, lowercase=cfg.lowercase, sample_docs=cfg.vocab_sample_docs,
-        sample_mb=cfg.vocab_sample_mb, seed=cfg.seed,
-    )
-
-
-def vocab_graph(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]], out: str | None = None) -> None:
+def vocab_graph(p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]], plan: Plan, work: str, out: str | None = None) -> None:
     """Add ``electra-data vocab`` to ``p``: the build's documents -> a tokenizer in ``out`` (``cfg.out``)."""
-    _, _, _, docs, _ = _documents(p, cfg, files)
-    _ = _train_vocab(docs, cfg) | "WriteTokenizer" >> WriteTokenizer(out or cfg.out, max_seq_length=cfg.max_seq_length)
+    _, _, selected, _, _ = _documents(p, cfg, files, plan, work)
+    _ = _train_vocab(selected, cfg, work) | "WriteTokenizer" >> WriteTokenizer(out or cfg.out, max_seq_length=cfg.max_seq_length)
 
 
 def build_graph(
-    p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]], tokenizer_json: str | None = None,
-    out: str | None = None,
+    p: beam.Pipeline, cfg: BuildConfig, files: dict[str, list[str]], plan: Plan, work: str,
+    tokenizer_json: str | None = None, out: str | None = None,
 ) -> None:  # fmt: skip
-    """Add the whole build to ``p``, reading ``files`` (per source) and writing into ``out`` (``cfg.out``).
+    """Add the whole build to ``p``, reading ``files`` (per source) as ``plan`` says, keeping its
+    work in ``work`` and writing into ``out`` (``cfg.out``).
 
     ``tokenizer_json`` reuses a vocab instead of training one.
     """
     out = out or cfg.out
-    read, read_rejected, cleaned, docs, all_rejected = _documents(p, cfg, files)
+    units, drops, selected, rejected, tallies = _documents(p, cfg, files, plan, work)
     if tokenizer_json is None:
-        tokenizer = _train_vocab(docs, cfg)
+        tokenizer = _train_vocab(selected, cfg, work)
     else:
         tokenizer = p | "GivenVocab" >> beam.Create([tokenizer_json])
     _ = tokenizer | "WriteTokenizer" >> WriteTokenizer(fsio.join(out, "tokenizer"), max_seq_length=cfg.max_seq_length)
 
-    examples, pack_stats = docs | "Pack" >> PackExamples(
-        tokenizer, max_seq_length=cfg.max_seq_length, seed=cfg.seed, validation_fraction=cfg.validation_fraction
-    )
-    shards = examples | "WriteShards" >> WriteShards(
-        out, tokenizer, num_shards=cfg.num_shards, shard_size_mb=cfg.shard_size_mb
+    packed, pack_tallies = units | "Pack" >> PackUnits(
+        work, tokenizer, selected.holdout, drops, max_seq_length=cfg.max_seq_length, seed=cfg.seed,
+        validation_fraction=cfg.validation_fraction,
+    )  # fmt: skip
+    shards = packed | "WriteShards" >> WriteShards(
+        work, out, tokenizer, num_shards=cfg.num_shards, shard_size_mb=cfg.shard_size_mb
     )
     _ = shards | "ShardIndex" >> WriteJson(fsio.join(out, BUILD_DIR, "shards.json"))
 
-    _ = all_rejected | "RejectsReport" >> WriteRejectsSample(fsio.join(out, "reports", "rejects.jsonl"))
+    _ = rejected | "RejectsReport" >> WriteRejectsSample(fsio.join(out, "reports", "rejects.jsonl"))
     if cfg.exact_dedup or cfg.near_dedup:
         report = DuplicatesReport(fsio.join(out, "reports", "duplicates.jsonl"))
-        _ = (cleaned, all_rejected) | "DuplicatesReport" >> report
-    tallies = (
-        (
-            read | "TallyRead" >> beam.FlatMap(_tally("read")),
-            read_rejected | "TallyReadRejected" >> beam.FlatMap(_tally("read")),
-            docs | "TallyKept" >> beam.FlatMap(_tally("kept")),
-            all_rejected | "TallyDropped" >> beam.FlatMap(lambda r: _tally(f"dropped:{r.reason}")(r)),
-            pack_stats,
-        )
+        _ = (selected.picked, rejected) | "DuplicatesReport" >> report
+    counts = (
+        [*tallies, pack_tallies]
         | "Tallies" >> beam.Flatten()
         | "SumTallies" >> beam.CombinePerKey(sum)
     )
-    _ = tallies | "Counts" >> WriteJson(fsio.join(out, BUILD_DIR, "counts.json"))
+    _ = counts | "Counts" >> WriteJson(fsio.join(out, BUILD_DIR, "counts.json"))
 
 
 def _check_apart(out: str, patterns: list[str], files: list[str]) -> None:
@@ -405,7 +416,9 @@ def _nothing_to_train(manifest: dict) -> str | None:
     return None
 
 
-def _write_dataset(pipeline: beam.Pipeline, cfg: BuildConfig, files, tokenizer_json: str | None, root: str) -> str | None:
+def _write_dataset(
+    pipeline: beam.Pipeline, cfg: BuildConfig, files, plan: Plan, work: str, tokenizer_json: str | None, root: str
+) -> str | None:  # fmt: skip
     """Run the build into ``root`` and write its manifest there, last.
 
     Returns:
@@ -413,7 +426,7 @@ def _write_dataset(pipeline: beam.Pipeline, cfg: BuildConfig, files, tokenizer_j
         reports (why every document was dropped) are all there is.
     """
     start = time.perf_counter()
-    build_graph(pipeline, cfg, files, tokenizer_json, out=root)
+    build_graph(pipeline, cfg, files, plan, work, tokenizer_json, out=root)
     result = pipeline.run()
     wait(result)
     wall = time.perf_counter() - start
@@ -430,24 +443,23 @@ def _write_dataset(pipeline: beam.Pipeline, cfg: BuildConfig, files, tokenizer_j
     return problem
 
 
-def _build_local(pipeline: beam.Pipeline, cfg: BuildConfig, files, tokenizer_json: str | None) -> None:
+def _build_local(pipeline: beam.Pipeline, cfg: BuildConfig, files, plan: Plan, work: str, tokenizer_json: str | None) -> str | None:
     """Build in a staging directory inside ``cfg.out`` and swap the result in once complete.
 
     A build with nothing to train on leaves its reports in ``cfg.out``, for the user to see why,
-    unless that holds a dataset: it then stays as it was.
+    unless that holds a dataset: it then stays as it was. Returns that problem, or None.
     """
     old = _replaced_entries(cfg.out, cfg.overwrite)
-    with staging_dir(cfg.out) as work:
-        problem = _write_dataset(pipeline, cfg, files, tokenizer_json, work)
+    with staging_dir(cfg.out) as staging:
+        problem = _write_dataset(pipeline, cfg, files, plan, work, tokenizer_json, staging)
         if problem and MANIFEST in old:
-            raise UserError(problem)
+            return problem
         if problem:
-            for name in set(os.listdir(work)) - {"reports"}:
-                shutil.rmtree(os.path.join(work, name))
+            for name in set(os.listdir(staging)) - {"reports"}:
+                shutil.rmtree(os.path.join(staging, name))
         with deferred_interrupts():
-            swap_in(work, cfg.out, old)
-    if problem:
-        raise UserError(f"{problem} (the build's reports are in {fsio.join(cfg.out, 'reports')})")
+            swap_in(staging, cfg.out, old)
+    return problem and f"{problem} (the build's reports are in {fsio.join(cfg.out, 'reports')})"
 
 
 def _check_inputs_apart(cfg: BuildConfig, files: dict[str, list[str]]) -> None:
@@ -455,42 +467,101 @@ def _check_inputs_apart(cfg: BuildConfig, files: dict[str, list[str]]) -> None:
     _check_apart(cfg.out, patterns, [f for source_files in files.values() for f in source_files])
 
 
-def run_build(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) -> dict:
+def _check_work_dir(work: str, cfg: BuildConfig, files: dict[str, list[str]]) -> None:
+    """Refuse a work directory that overlaps the output or an input: a build removes it."""
+    if fsio.within(work, cfg.out) or fsio.within(cfg.out, work):
+        raise UserError(f"--work-dir {work} and --out {cfg.out} overlap; give a work directory apart from the output")
+    patterns = [p for source_patterns in cfg.sources.values() for p in source_patterns]
+    for path in [*patterns, *(f for source_files in files.values() for f in source_files)]:
+        if fsio.is_local(path) and (fsio.within(path, work) or (os.path.isdir(path) and fsio.within(work, path))):
+            raise UserError(f"--work-dir {work} overlaps the input {path}; give a work directory apart from the inputs")
+
+
+def _progress(work: str, plan: Plan, cfg: BuildConfig, beam_args: list[str], interval: float | None):
+    """The progress display of a local run (``interval``: seconds between lines off a terminal),
+    or nothing: no ``interval``, or a runner with its own monitoring."""
+    if interval is None or not is_local_runner(beam_args) or not fsio.is_local(work):
+        return contextlib.nullcontext()
+    dedup = plan.partitions * (cfg.exact_dedup + cfg.near_dedup)
+    return ProgressDisplay(work, total_bytes=plan.input_bytes, items={"read": len(plan.items), "dedup": dedup}, interval=interval)
+
+
+def _with_work_dir(work: str, cfg: BuildConfig, files, resume: bool | None, run, progress) -> object:
+    """Run ``run()`` with ``work`` prepared and ``progress`` shown; remove ``work`` once the run
+    is through, or failed for its input or settings (resuming would meet the same); keep it if
+    the run is interrupted or fails otherwise (a full disk, a killed worker), for ``--resume``."""
+    _check_work_dir(work, cfg, files)
+    workdir.prepare(work, cfg.to_dict(), files, resume=resume)
+    try:
+        with progress:
+            result = run()
+    except Exception as err:
+        if user_error_text(err) is not None:
+            workdir.remove(work)
+        raise
+    workdir.remove(work)
+    return result
+
+
+def run_build(
+    cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1, work_dir: str | None = None, resume: bool = False,
+    progress: float | None = None,
+) -> dict:  # fmt: skip
     """Run the build and write the manifest; returns it.
+
+    ``work_dir`` (default: beside ``cfg.out``) holds the build's work between stages; it is
+    removed after success and kept after a failure, for ``resume`` (``pipelines.workdir``).
+    ``progress``: show the progress of a local run on stderr (a bar on a terminal, else a line
+    every ``progress`` seconds).
 
     A ``--dry_run=True`` job is built and validated but not run: the result is then
     ``{"dry_run": True, "staged": [files staged for the workers]}``.
 
     Raises:
-        UserError: for bad inputs, bad pipeline options, an output directory that overlaps the
-            inputs, holds something else or is not writable, or a result with nothing to train on.
+        UserError: for bad inputs, bad pipeline options, an output or work directory that
+            overlaps the inputs, holds something else or is not writable, a work directory that
+            ``resume`` cannot continue, or a result with nothing to train on.
     """
     files = resolve(cfg.sources)
     _check_inputs_apart(cfg, files)
     tokenizer_json = load_tokenizer(cfg.vocab, lowercase=None).to_str() if cfg.vocab else None
+    work = work_dir or workdir.default_work_dir(cfg.out)
     pipeline, dry_run = make_pipeline(list(beam_args), workers)
+    plan = plan_build(files, sizes=not dry_run)
+    shown = _progress(work, plan, cfg, list(beam_args), progress)
     try:
         if dry_run:
-            build_graph(pipeline, cfg, files, tokenizer_json)
+            build_graph(pipeline, cfg, files, plan, work, tokenizer_json)
             return {"dry_run": True, "staged": staged_files(pipeline.run())}
         if fsio.is_local(cfg.out):
-            _build_local(pipeline, cfg, files, tokenizer_json)
+            _replaced_entries(cfg.out, cfg.overwrite)  # before any work: it may refuse
+            problem = _with_work_dir(
+                work, cfg, files, resume, lambda: _build_local(pipeline, cfg, files, plan, work, tokenizer_json), shown
+            )
         else:  # object stores rename by copying: the build writes in place, the manifest last
             _check_remote_out(cfg)
-            problem = _write_dataset(pipeline, cfg, files, tokenizer_json, cfg.out)
-            if problem:
-                raise UserError(f"{problem} (the build's reports are in {fsio.join(cfg.out, 'reports')})")
+            problem = _with_work_dir(
+                work, cfg, files, resume, lambda: _write_dataset(pipeline, cfg, files, plan, work, tokenizer_json, cfg.out),
+                shown,
+            )
+            problem = problem and f"{problem} (the build's reports are in {fsio.join(cfg.out, 'reports')})"
+        if problem:
+            raise UserError(problem)
     finally:
         shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)  # Beam's, left if the pipeline never ran
     logging.getLogger(__name__).info("wrote %s", fsio.join(cfg.out, MANIFEST))
     return read_manifest(cfg.out)  # what the trainer will read: fail here, not there
 
 
-def run_vocab(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) -> dict:
+def run_vocab(
+    cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1, work_dir: str | None = None,
+    progress: float | None = None,
+) -> dict:  # fmt: skip
     """Train a vocab on the build's cleaned, deduplicated documents and write it to ``cfg.out``.
 
     The tokenizer files replace those of an earlier run together, once all are written; no
-    other file in ``cfg.out`` is touched.
+    other file in ``cfg.out`` is touched. ``work_dir`` as for ``run_build``; the work of an
+    interrupted run with the same settings is continued.
 
     Returns:
         The vocab's facts: ``path``, ``vocab_size``, ``lowercase``, ``vocab_sha256``.
@@ -514,20 +585,26 @@ def run_vocab(cfg: BuildConfig, beam_args: list[str] = (), *, workers: int = 1) 
         raise UserError(f"--out {cfg.out} is a file; give a directory")
     if local:
         _writable(fsio.nearest_existing(cfg.out), cfg.out)
+    work = work_dir or workdir.default_work_dir(cfg.out)
     pipeline, dry_run = make_pipeline(list(beam_args), workers)
-    try:
-        if dry_run:
-            vocab_graph(pipeline, cfg, files)
-            return {"dry_run": True, "staged": staged_files(pipeline.run())}
+    plan = plan_build(files, sizes=not dry_run)
+
+    def run() -> None:
         if local:
-            with staging_dir(cfg.out) as work:
-                vocab_graph(pipeline, cfg, files, out=work)
+            with staging_dir(cfg.out) as staging:
+                vocab_graph(pipeline, cfg, files, plan, work, out=staging)
                 wait(pipeline.run())
                 with deferred_interrupts():
-                    swap_in(work, cfg.out, old)
+                    swap_in(staging, cfg.out, old)
         else:  # object stores rename by copying: each file is written in place, atomically
-            vocab_graph(pipeline, cfg, files)
+            vocab_graph(pipeline, cfg, files, plan, work)
             wait(pipeline.run())
+
+    try:
+        if dry_run:
+            vocab_graph(pipeline, cfg, files, plan, work)
+            return {"dry_run": True, "staged": staged_files(pipeline.run())}
+        _with_work_dir(work, cfg, files, None, run, _progress(work, plan, cfg, list(beam_args), progress))
     finally:
         shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)  # Beam's, left if the pipeline never ran
     tokenizer = Tokenizer.from_str(fsio.read_bytes(fsio.join(cfg.out, "tokenizer.json")).decode("utf-8"))

@@ -1,20 +1,27 @@
-"""Exact and near-duplicate removal as Beam transforms around ``electra_data.dedup``.
+"""Exact and near-duplicate removal over the units' run files (``pipelines.read``).
 
 Documents are identified by ``document_id`` (key, then content hash), not by key alone: keys
 may collide (the same page id in two dumps), and "keep the smallest" must then still name one
-document, the same on every runner. Copies of one identical document (equal ids: the same
-document read twice) are duplicates: the first is kept, the others are rejected as duplicates of
-their own key.
+document, the same on every runner. A document's *location* is its (unit, row): copies of one
+identical document (equal ids: the same document read twice) are told apart by it, the first
+kept, the others rejected as duplicates of their own key.
 
-**Exact** (:class:`ExactDedup`): the normalised-text hashes of all documents are grouped with
-their *ids only*; each group names its smallest id the one to keep and points every other id
-at it; a join by document id then splits documents into kept and ``exact_duplicate``. The kept
-document does not depend on the runner or on bundle order.
+Both transforms return the documents to drop, ``(location, (reason, detail))``: only duplicates
+cross the graph, never the documents, and never all their keys. The keys and signatures stay in
+the units' run files, sorted and partitioned; the worker of a partition merges that partition of
+every run in one streaming pass (``electra_data.spill.merge_partition``): memory for one record
+batch per unit and one group, whatever the corpus.
+
+**Exact** (:class:`ExactDedup`): runs of (normalised-text hash, id, location). In each group of
+equal hashes the first (smallest id, then location) is kept; the others are dropped as
+``exact_duplicate`` ``{"duplicate_of": kept key}``. The kept document does not depend on the
+runner, the number of workers or the bundle order.
 
 **Near** (:class:`NearDedup`):
 
-1. every document with at least ``ngram`` words gets a MinHash signature and one bucket key per
-   LSH band (shorter ones skip this and only go through exact dedup);
+1. every document with at least ``ngram`` words has a MinHash signature and one run row per LSH
+   band, (bucket, id, location, signature), written by its unit (shorter ones only go through
+   exact dedup); rows of documents exact dedup dropped are skipped;
 2. in each bucket, the (up to) ``_ANCHORS`` smallest ids are the anchors; every other member is
    linked to the first anchor smaller than itself whose estimated Jaccard with it clears the
    threshold by the verification margin (``verify_margin``), and is a *borderline* candidate of
@@ -22,43 +29,36 @@ document does not depend on the runner or on bundle order.
    smallest id, unchecked). A bucket of m members yields at most ``_ANCHORS`` (m - 1) edges,
    never all pairs; edges found in several bands are merged (their highest similarity kept);
    borderline edges are kept only if the exact Jaccard of the two shingle-hash sets reaches
-   the threshold: a join by document id sends each endpoint's set to its edge;
+   the threshold: the two documents are read back from their units for that;
 3. connected components of the edges: ``rounds`` alternating large-star / small-star rounds
    (Kiveris et al. 2014), each a ``GroupByKey`` of edges by node, then one union-find over the
    few edges not yet in star form (see below); the representative of a component is its
    smallest id;
-4. a join by document id keeps representatives and documents without edges, and rejects the
-   rest as ``near_duplicate``, ``{"duplicate_of": representative, "jaccard": similarity}``
-   (exact if checked, else estimated; None if only linked through others: ``"via"`` then names
-   the direct match and its similarity).
+4. every other member of a component is dropped as ``near_duplicate``,
+   ``{"duplicate_of": representative, "jaccard": similarity}`` (exact if checked, else
+   estimated; None if only linked through others: ``"via"`` then names the direct match and
+   its similarity).
 
 A chain A~B~C (A and C dissimilar) is one component: B and C both go, as duplicates of A.
 
 **Why it scales** to Wikipedia + BooksCorpus (~6.5 M documents, 16 GB) and to 10x that: no step
-needs the corpus, the LSH index or the edge set in one worker; every shuffle is keyed by a
-bucket, a node or a document, and every group is streamed (re-iterated at most twice) rather
-than held:
+needs the corpus, the LSH index or the edge set in one worker or in the runner's memory:
 
 - signatures cost O(document) memory (shingle hashes permuted in 4096-row chunks: 2 MB scratch);
-- buckets: 16 records of ~0.55 KB (key, 512-byte signature) per document, ~60 GB of shuffle at
-  6.5 M documents and ~600 GB at 10x: the LSH index lives in the runner's shuffle, spread over
-  workers. A worker holds one bucket's 4 anchors; a bucket of mass-duplicated boilerplate with a
-  million members is paged through by the runner, not loaded;
+- buckets: ~16 rows of ~0.55 KB (key, 512-byte signature) per document live in the runs on disk
+  (~60 GB at 6.5 M documents); a partition's worker holds one record batch per unit and one
+  bucket's 4 anchors; a bucket of mass-duplicated boilerplate with a million members streams by;
 - edges: at most ``_ANCHORS`` per document per band (typically only true duplicates have any),
   so the edge set is a small fraction of the documents; a star round keeps or shrinks its size;
-- exact verification: a borderline edge gathers two shingle-hash sets (4 bytes a shingle, a
-  book ~0.4 MB) in the group of that edge alone; documents without a borderline edge send
-  nothing beyond the join by id;
+- exact verification: a borderline edge reads its two documents back and gathers their
+  shingle-hash sets (4 bytes a shingle, a book ~0.4 MB) in the group of that edge alone;
 - rounds: large-star/small-star converges in O(log^2 n) rounds; our edges already form stars
   around bucket anchors, so clusters of copies settle in 1-2 rounds; only long chains of
   successive edits need more (a chain of 100 documents in adversarial key order needs 7 rounds,
   10,000 need 14). After ``rounds`` rounds, a document with one parent and no children is
   settled; the edges of the rest (not yet star-shaped) go to one union-find, bounded by
   ``_MAX_RESIDUAL_EDGES``: beyond that the build fails, saying to raise ``rounds``, instead of
-  running a worker out of memory;
-- exact dedup groups ids (~70 bytes), not documents: even a text copied a million times is a
-  ~70 MB group, streamed twice; the joins by document id hold one document each (or the
-  copies of one document).
+  running a worker out of memory.
 
 :class:`~electra_data.pipelines.duplicates_report.DuplicatesReport` writes a deterministic
 sample of the clusters to ``duplicates.jsonl``.
@@ -66,7 +66,8 @@ sample of the clusters to ``duplicates.jsonl``.
 
 from __future__ import annotations
 
-import heapq
+import contextlib
+import itertools
 from collections.abc import Iterable, Iterator
 from operator import itemgetter
 
@@ -74,22 +75,20 @@ import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
 
+from electra_data import spill
 from electra_data.dedup import (
-    band_keys,
-    document_id,
     estimated_jaccard,
     exact_jaccard,
-    exact_key,
     large_star,
-    lsh_params,
-    minhash_signature,
     shingle_set,
     small_star,
     union_find_min,
     verify_margin,
 )
-from electra_data.documents import Document, Rejected
-from electra_data.pipelines.metrics import REJECTED, count_drop, stage_timer
+from electra_data.pipelines import workdir
+from electra_data.progress import ItemProgress
+from electra_data.pipelines.metrics import stage_timer
+from electra_data.pipelines.read import IDENTITY
 
 __all__ = ["DEFAULT_CC_ROUNDS", "DUPLICATE_REASONS", "ExactDedup", "NearDedup"]
 
@@ -105,115 +104,120 @@ _MAX_RESIDUAL_EDGES = 100_000
 
 
 DocId = tuple[str, str]  # document_id: (key, content hash)
+Location = tuple[str, int]  # (unit, row)
 
 
-def _by_id(docs, label: str):
-    return docs | label >> beam.Map(lambda d: (document_id(d), d))
+@contextlib.contextmanager
+def _done(progress: ItemProgress) -> Iterator[None]:
+    yield
+    progress.done()
 
 
-def _text_hash(keyed: tuple[DocId, Document]) -> tuple[str, DocId]:
-    doc_id, doc = keyed
-    with stage_timer("exact_key"):
-        return exact_key(doc.text), doc_id
+def _partitions(units, partitions: int, label: str):
+    """One element per partition, ready once every unit is: (partition, sorted unit names)."""
+    return (
+        units
+        | f"{label}Units" >> beam.combiners.ToList()
+        | f"{label}Partitions" >> beam.FlatMap(lambda names: [(p, sorted(names)) for p in range(partitions)])
+        | f"{label}Spread" >> beam.Reshuffle()
+    )
 
 
-def _point_copies_to_smallest(group: tuple[str, Iterable[DocId]]) -> Iterator[tuple[DocId, DocId]]:
-    """(text hash, ids) -> (id, smallest id) for every id but the smallest."""
-    _, ids = group
-    kept = min(ids)
-    for doc_id in ids:
-        if doc_id != kept:
-            yield doc_id, kept
-
-
-def _split_exact(joined) -> Iterator:
-    (key, _), grouped = joined
-    for i, doc in enumerate(grouped["doc"]):
-        if not grouped["kept"] and i == 0:
-            yield doc
-            continue
-        # documents with one id are identical: the first stays, the others are its copies
-        detail = {"duplicate_of": grouped["kept"][0][0] if grouped["kept"] else key}
-        count_drop("exact_duplicate")
-        yield pvalue.TaggedOutput(REJECTED, Rejected.of(doc, "exact_duplicate", detail))
+def _exact_drops(job: tuple[int, list[str]], work: str) -> Iterator[tuple[Location, tuple[str, dict]]]:
+    """The copies in one partition of the exact runs: every row of a hash group but the first."""
+    partition, units = job
+    paths = [workdir.run_path(work, "exact", u) for u in units]
+    progress = ItemProgress(work, "dedup", f"exact-{partition}")
+    with stage_timer("exact_dedup"), _done(progress):
+        for _, group in itertools.groupby(spill.merge_partition(paths, partition), key=itemgetter(0)):
+            kept = next(group)
+            for _, _, _, unit, row in group:
+                yield (unit, row), ("exact_duplicate", {"duplicate_of": kept[1]})
 
 
 class ExactDedup(beam.PTransform):
-    """Documents -> (one document per normalised text, the other copies as rejected)."""
+    """Unit names -> ``(location, ("exact_duplicate", detail))`` for every copy but the first."""
 
-    def expand(self, docs):
-        keyed_docs = _by_id(docs, "IdDocs")
-        kept_id = (
-            keyed_docs
-            | "TextHash" >> beam.Map(_text_hash)
-            | "GroupCopyIds" >> beam.GroupByKey()
-            | "PointToSmallestId" >> beam.FlatMap(_point_copies_to_smallest)
-        )
-        out = (
-            {"doc": keyed_docs, "kept": kept_id}
-            | "JoinCopies" >> beam.CoGroupByKey()
-            | "KeepSmallestId" >> beam.FlatMap(_split_exact).with_outputs(REJECTED, main="kept")
-        )
-        return out.kept, out[REJECTED]
+    def __init__(self, work: str, partitions: int):
+        super().__init__()
+        self._work, self._partitions = work, partitions
 
-
-class _BandsFn(beam.DoFn):
-    def __init__(self, num_perm: int, seed: int, ngram: int, bands: int, rows: int):
-        self._args = dict(num_perm=num_perm, seed=seed, ngram=ngram)
-        self._bands, self._rows = bands, rows
-
-    def process(self, doc: Document) -> Iterator[tuple[bytes, tuple[DocId, bytes]]]:
-        with stage_timer("minhash"):
-            signature = minhash_signature(doc.text, **self._args)
-            # None: too short to shingle, left to exact dedup
-            buckets = [] if signature is None else band_keys(signature, self._bands, self._rows)
-        member = (document_id(doc), None if signature is None else signature.tobytes())  # bytes: cheap to shuffle
-        for bucket in buckets:
-            yield bucket, member
+    def expand(self, units):
+        return _partitions(units, self._partitions, "Exact") | "ExactCopies" >> beam.FlatMap(_exact_drops, self._work)
 
 
 def _link_to_anchors(
-    bucket, threshold: float, margin: float | None
-) -> Iterator[tuple[tuple[DocId, DocId], float]]:
-    """(bucket, members) -> ((member, anchor), estimated Jaccard) for candidate pairs.
+    members: Iterable[tuple[DocId, Location, np.ndarray]], threshold: float, margin: float | None
+) -> Iterator[tuple[tuple[DocId, DocId], float, Location, Location]]:
+    """A bucket's members in id order -> (member, anchor), estimated Jaccard and both locations,
+    for candidate pairs.
 
-    Each member is linked to the first smaller anchor whose estimate reaches ``threshold +
-    margin``, after any smaller anchors whose estimate lies within ``margin`` of the threshold
-    (borderline: checked exactly later). ``margin=None`` (no verification): to the smallest id,
-    whatever the estimate. Two passes over the members (Beam groups are re-iterable): the
-    anchors, then the links.
+    The first ``_ANCHORS`` members are the anchors. Each member is linked to the first smaller
+    anchor whose estimate reaches ``threshold + margin``, after any smaller anchors whose
+    estimate lies within ``margin`` of the threshold (borderline: checked exactly later).
+    ``margin=None`` (no verification): to the smallest id, whatever the estimate.
     """
-    _, members = bucket
-    anchors = heapq.nsmallest(_ANCHORS, members, key=itemgetter(0))
-    anchors = [(doc_id, np.frombuffer(sig, dtype=np.uint32)) for doc_id, sig in anchors]
-    for doc_id, sig in members if len(anchors) > 1 else ():  # a bucket of one: nearly all of them
-        sig = np.frombuffer(sig, dtype=np.uint32)
-        for anchor, anchor_sig in anchors:
+    anchors: list[tuple[DocId, Location, np.ndarray]] = []
+    for doc_id, loc, sig in members:
+        for anchor, anchor_loc, anchor_sig in anchors:
             if anchor >= doc_id:
                 break
             similarity = estimated_jaccard(sig, anchor_sig)
             if margin is None or similarity >= threshold + margin:
-                yield (doc_id, anchor), similarity
+                yield (doc_id, anchor), similarity, loc, anchor_loc
                 break
             if similarity >= threshold - margin:
-                yield (doc_id, anchor), similarity
+                yield (doc_id, anchor), similarity, loc, anchor_loc
+        if len(anchors) < _ANCHORS:
+            anchors.append((doc_id, loc, sig))
+
+
+def _candidates(job: tuple[int, list[str]], work: str, dropped: dict, threshold: float, margin: float | None) -> Iterator:
+    """One partition of the band runs -> candidate edges (main), the locations of their ends
+    (``locs``), and exact copies met in identity buckets (``copies``)."""
+    partition, units = job
+    paths = [workdir.run_path(work, "bands", u) for u in units]
+    rows = (r for r in spill.merge_partition(paths, partition) if (r[3], r[4]) not in dropped)
+    progress = ItemProgress(work, "dedup", f"near-{partition}")
+    with stage_timer("near_candidates"), _done(progress):
+        for bucket, group in itertools.groupby(rows, key=itemgetter(0)):
+            if bucket.startswith(IDENTITY):  # one document id: the first copy stays
+                first = next(group)
+                yield pvalue.TaggedOutput("locs", ((first[1], first[2]), (first[3], first[4])))
+                for _, key, content_hash, unit, row, _ in group:
+                    yield pvalue.TaggedOutput("locs", ((key, content_hash), (unit, row)))
+                    yield pvalue.TaggedOutput("copies", ((unit, row), ("near_duplicate", {"duplicate_of": key, "jaccard": 1.0}, 1)))
+                continue
+            members = (((key, h), (unit, row), np.frombuffer(sig, dtype=np.uint32)) for _, key, h, unit, row, sig in group)
+            for edge, similarity, loc, anchor_loc in _link_to_anchors(members, threshold, margin):
+                yield edge, similarity
+                yield pvalue.TaggedOutput("locs", (edge[0], loc))
+                yield pvalue.TaggedOutput("locs", (edge[1], anchor_loc))
 
 
 def _borderline(edge: tuple[tuple[DocId, DocId], float], _partitions: int, upper: float) -> int:
-    """Partition 1 for an edge whose estimate is below the band's top (LinkToAnchors emits
+    """Partition 1 for an edge whose estimate is below the band's top (the candidates include
     nothing below its bottom), 0 for one that clears it."""
     return int(edge[1] < upper)
 
 
-def _send_shingles(joined, ngram: int) -> Iterator[tuple[tuple[DocId, DocId], tuple[DocId, bytes]]]:
-    """(id, {doc, edge}) -> (edge, (id, shingle set)) for each borderline edge of the document."""
+def _by_unit(joined) -> Iterator[tuple[str, tuple[int, DocId, tuple[DocId, DocId]]]]:
+    """(id, {locations, edges}) -> (unit, (row, id, edge)) for each borderline edge of the document."""
     doc_id, grouped = joined
-    edges = grouped["edge"]
-    if edges:  # nearly every document has none: nothing to compute or send
-        with stage_timer("verify"):
-            shingle_bytes = shingle_set(grouped["doc"][0].text, ngram).tobytes()
-        for edge in edges:
-            yield edge, (doc_id, shingle_bytes)
+    if grouped["edge"]:
+        unit, row = min(grouped["loc"])
+        for edge in grouped["edge"]:
+            yield unit, (row, doc_id, edge)
+
+
+def _send_shingles(group, work: str, ngram: int) -> Iterator[tuple[tuple[DocId, DocId], tuple[DocId, bytes]]]:
+    """(unit, its documents' borderline edges) -> (edge, (id, shingle set)), reading them back."""
+    unit, wanted = group
+    wanted = list(wanted)
+    with stage_timer("verify"):
+        docs = spill.read_rows(workdir.docs_path(work, unit), (row for row, _, _ in wanted))
+        for row, doc_id, edge in wanted:
+            yield edge, (doc_id, shingle_set(docs[row].text, ngram).tobytes())
 
 
 def _check_exactly(group, threshold: float) -> Iterator[tuple[tuple[DocId, DocId], float]]:
@@ -229,16 +233,18 @@ def _check_exactly(group, threshold: float) -> Iterator[tuple[tuple[DocId, DocId
 class _VerifyExactly(beam.PTransform):
     """Borderline (edge, estimate) -> (edge, exact Jaccard) for the edges that reach threshold."""
 
-    def __init__(self, keyed_docs, threshold: float, ngram: int):
+    def __init__(self, work: str, locs, threshold: float, ngram: int):
         super().__init__()
-        self._keyed_docs, self._threshold, self._ngram = keyed_docs, threshold, ngram
+        self._work, self._locs, self._threshold, self._ngram = work, locs, threshold, ngram
 
     def expand(self, borderline):
         ends = borderline | "EdgeEnds" >> beam.FlatMap(lambda e: ((e[0][0], e[0]), (e[0][1], e[0])))
         return (
-            {"doc": self._keyed_docs, "edge": ends}
+            {"loc": self._locs, "edge": ends}
             | "JoinEdgeEnds" >> beam.CoGroupByKey()
-            | "SendShingles" >> beam.FlatMap(_send_shingles, self._ngram)
+            | "ByUnit" >> beam.FlatMap(_by_unit)
+            | "GroupByUnit" >> beam.GroupByKey()
+            | "SendShingles" >> beam.FlatMap(_send_shingles, self._work, self._ngram)
             | "GroupEdgeEnds" >> beam.GroupByKey()
             | "CheckExactly" >> beam.FlatMap(_check_exactly, self._threshold)
         )
@@ -336,28 +342,27 @@ def _near_detail(representative: DocId, matches: Iterable[tuple[DocId, float]]) 
     return detail
 
 
-def _split_near(joined) -> Iterator:
-    (key, _), grouped = joined
-    for i, doc in enumerate(grouped["doc"]):
-        if not grouped["rep"] and i == 0:
-            yield doc
-            continue
-        if grouped["rep"]:
-            detail = _near_detail(grouped["rep"][0], grouped["match"])
-        else:  # documents with one id are identical: the first stays, the others are its copies
-            detail = {"duplicate_of": key, "jaccard": 1.0}
-        count_drop("near_duplicate")
-        yield pvalue.TaggedOutput(REJECTED, Rejected.of(doc, "near_duplicate", detail))
+def _cluster_drops(joined) -> Iterator[tuple[Location, tuple[str, dict, int]]]:
+    """(id, {rep, match, loc}) -> a drop for every location of a document that is not its
+    component's representative (priority 0: it wins over being a copy)."""
+    _, grouped = joined
+    if grouped["rep"]:
+        detail = _near_detail(grouped["rep"][0], grouped["match"])
+        for loc in sorted(set(grouped["loc"])):
+            yield loc, ("near_duplicate", detail, 0)
 
 
 class NearDedup(beam.PTransform):
-    """Documents -> (one document per near-duplicate cluster and the rest, the others as rejected).
+    """(unit names, exact drops) -> ``(location, ("near_duplicate", detail))`` for every
+    document of a near-duplicate cluster but one, and every exact copy but the first if exact
+    dedup did not run.
 
     Args:
+        work: the work directory holding the units' band runs.
+        partitions: partitions of those runs.
         threshold: Jaccard similarity of word shingles from which two documents are duplicates.
-        num_perm: MinHash permutations.
-        seed: seed of the MinHash permutations.
-        ngram: words per shingle; shorter documents are left to exact dedup.
+        num_perm: MinHash permutations of the signatures in the runs.
+        ngram: words per shingle.
         verify: link bucket members only if their Jaccard reaches ``threshold`` (default True):
             estimated, or exact when the estimate is within ``verify_margin`` of it; False
             trusts LSH's candidates, false positives included.
@@ -368,40 +373,36 @@ class NearDedup(beam.PTransform):
     """
 
     def __init__(
-        self,
-        *,
-        threshold: float,
-        num_perm: int,
-        seed: int,
-        ngram: int,
-        verify: bool = True,
+        self, work: str, partitions: int, *, threshold: float, num_perm: int, ngram: int, verify: bool = True,
         rounds: int = DEFAULT_CC_ROUNDS,
-    ):
+    ):  # fmt: skip
         super().__init__()
         if rounds < 1:
             raise ValueError(f"rounds must be at least 1, got {rounds}")
+        self._work, self._partitions = work, partitions
         self._threshold, self._ngram, self._rounds = threshold, ngram, rounds
         self._margin = verify_margin(threshold, num_perm) if verify else None
-        self._bands_fn = _BandsFn(num_perm, seed, ngram, *lsh_params(threshold, num_perm))
 
-    def expand(self, docs):
-        keyed_docs = _by_id(docs, "IdDocs")
-        edges = (
-            docs
-            | "MinHashBands" >> beam.ParDo(self._bands_fn)
-            | "GroupBuckets" >> beam.GroupByKey()
-            | "LinkToAnchors" >> beam.FlatMap(_link_to_anchors, self._threshold, self._margin)
-            | "MergeEdges" >> beam.CombinePerKey(max)
-        )
+    def expand(self, inputs):
+        units, exact_drops = inputs
+        found = _partitions(units, self._partitions, "Near") | "Candidates" >> beam.FlatMap(
+            _candidates, self._work, pvalue.AsDict(exact_drops), self._threshold, self._margin
+        ).with_outputs("locs", "copies", main="edges")
+        edges = found.edges | "MergeEdges" >> beam.CombinePerKey(max)
         if self._margin is not None:
             split = edges | "SplitBorderline" >> beam.Partition(_borderline, 2, self._threshold + self._margin)
-            verified = split[1] | "VerifyExactly" >> _VerifyExactly(keyed_docs, self._threshold, self._ngram)
+            verified = split[1] | "VerifyExactly" >> _VerifyExactly(self._work, found.locs, self._threshold, self._ngram)
             edges = (split[0], verified) | "VerifiedEdges" >> beam.Flatten()
         representative = edges | "EdgePairs" >> beam.Keys() | "Components" >> _ConnectedComponents(self._rounds)
         matches = edges | "MatchesByDoc" >> beam.MapTuple(lambda pair, sim: (pair[0], (pair[1], sim)))
-        out = (
-            {"doc": keyed_docs, "rep": representative, "match": matches}
+        clusters = (
+            {"rep": representative, "match": matches, "loc": found.locs}
             | "JoinClusters" >> beam.CoGroupByKey()
-            | "DropDuplicates" >> beam.FlatMap(_split_near).with_outputs(REJECTED, main="kept")
+            | "ClusterDrops" >> beam.FlatMap(_cluster_drops)
         )
-        return out.kept, out[REJECTED]
+        return (
+            (clusters, found.copies)
+            | "AllNearDrops" >> beam.Flatten()
+            | "OnePerLocation" >> beam.CombinePerKey(lambda drops: min(drops, key=itemgetter(2)))
+            | "DropPriority" >> beam.MapTuple(lambda loc, drop: (loc, drop[:2]))
+        )

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from operator import itemgetter
 
 import apache_beam as beam
 from apache_beam import pvalue
 
 from electra_data import fsio
-from electra_data.dedup import document_id
-from electra_data.documents import Document, Rejected, stable_hash
+from electra_data.documents import Rejected, stable_hash
 from electra_data.pipelines.dedup import DUPLICATE_REASONS
 
-__all__ = ["DuplicatesReport"]
+__all__ = ["ChosenClusters", "DuplicatesReport"]
 
-_EXCERPT = 200
+EXCERPT = 200  # characters of text shown per document
 
 
 def _member_order(member: tuple[str, Rejected]) -> tuple:
@@ -37,16 +36,34 @@ def _cluster(kept: str, grouped: dict) -> dict:
             "reason": r.reason,
             "jaccard": 1.0 if r.reason == "exact_duplicate" else r.detail.get("jaccard"),
             **({"via": r.detail["via"]} if "via" in r.detail else {}),
-            "excerpt": r.excerpt[:_EXCERPT],
+            "excerpt": r.excerpt[:EXCERPT],
         }
         for _, r in sorted(grouped["removed"][0], key=_member_order)
     ]
     return {"kept": kept, "removed_count": grouped["count"][0], "removed": removed}
 
 
-def _pick_kept(doc: Document, chosen: frozenset[str]) -> Iterator[tuple[str, tuple[str, dict]]]:
-    if doc.key in chosen:
-        yield doc.key, (document_id(doc)[1], {"title": doc.title, "excerpt": doc.text[:_EXCERPT]})
+def _cluster_order(kept: str) -> tuple:
+    return stable_hash(kept), kept  # the key if hashes tie
+
+
+class ChosenClusters(beam.PTransform):
+    """Duplicate drops ``(location, (reason, {"duplicate_of": key, ...}))`` -> a singleton
+    frozenset: the kept keys of the clusters the report samples (the ``clusters`` smallest by
+    hash), known before the documents are read, so that only those are picked."""
+
+    def __init__(self, clusters: int = 50):
+        super().__init__()
+        self._clusters = clusters
+
+    def expand(self, drops):
+        return (
+            drops
+            | "KeptKeys" >> beam.Map(lambda drop: drop[1][1]["duplicate_of"])
+            | "DistinctKept" >> beam.Distinct()
+            | "SmallestClusters" >> beam.combiners.Top.Smallest(self._clusters, key=_cluster_order)
+            | "ChosenSet" >> beam.Map(frozenset)
+        )
 
 
 def _smallest_id(candidates: Iterable[tuple[str, dict]]) -> tuple[str, dict]:
@@ -63,17 +80,17 @@ def _write_report(chosen: list[dict], kept_docs: dict[str, dict], path: str) -> 
 
 
 class DuplicatesReport(beam.PTransform):
-    """(documents, rejected records) -> ``path``: a JSONL sample of duplicate clusters.
+    """(picked kept documents, rejected records) -> ``path``: a JSONL sample of duplicate clusters.
 
     A cluster is a kept document and the documents removed as its duplicates (``exact_duplicate``
     and ``near_duplicate`` rejects naming it in ``duplicate_of``; other rejects are ignored). The
     sample is deterministic: the ``clusters`` clusters whose kept key hashes smallest, each with
     its ``members`` smallest removed keys and its full count; every tie is broken by a total
     order (the rest of the reject; for a kept key that several documents share, the document of
-    smallest ``document_id``), never by the order the runner delivers. ``documents`` must include
-    every kept document (pass the input of dedup); only the sampled ones are read, and only
-    their excerpts are shuffled. An exact cluster names the copy exact dedup kept, even if near
-    dedup removed that one later.
+    smallest ``document_id``), never by the order the runner delivers. ``picked`` holds
+    ``(key, (content hash, {"title", "excerpt"}))`` of every document, kept or not, whose key
+    ``ChosenClusters`` chose (``pipelines.select``). An exact cluster names the copy exact
+    dedup kept, even if near dedup removed that one later.
 
     One record per line: ``{"kept": {"key", "title", "excerpt"}, "removed_count": n, "removed":
     [{"key", "title", "reason", "jaccard", "excerpt"}, ...]}`` (``jaccard``: 1.0 for exact
@@ -86,7 +103,7 @@ class DuplicatesReport(beam.PTransform):
         self._path, self._clusters, self._members = path, clusters, members
 
     def expand(self, inputs):
-        docs, rejected = inputs
+        picked, rejected = inputs
         by_kept = (
             rejected
             | "DuplicatesOnly" >> beam.Filter(lambda r: r.reason in DUPLICATE_REASONS)
@@ -100,14 +117,10 @@ class DuplicatesReport(beam.PTransform):
             }
             | "JoinCluster" >> beam.CoGroupByKey()
             | "Cluster" >> beam.MapTuple(_cluster)
-            | "SampleClusters" >> beam.combiners.Top.Smallest(
-                self._clusters, key=lambda c: (stable_hash(c["kept"]), c["kept"])  # the key if hashes tie
-            )
+            | "SampleClusters" >> beam.combiners.Top.Smallest(self._clusters, key=lambda c: _cluster_order(c["kept"]))
         )
-        chosen_keys = chosen | "ChosenKeys" >> beam.Map(lambda cs: frozenset(c["kept"] for c in cs))
         kept_docs = (
-            docs
-            | "PickKept" >> beam.FlatMap(_pick_kept, pvalue.AsSingleton(chosen_keys))
+            picked
             # Rejects name the kept document by key only, and should two documents share a key,
             # ToDict would show whichever reached it last on this runner: show the one of smallest
             # id (key, then content hash) instead, the same on every runner.

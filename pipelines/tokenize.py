@@ -1,47 +1,55 @@
-"""Vocabulary training and ELECTRA example packing as Beam transforms."""
+"""Vocabulary training and ELECTRA example packing as Beam transforms over the units on disk."""
 
 from __future__ import annotations
 
 import heapq
 import random
+from collections import Counter
 from collections.abc import Iterator
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 from apache_beam import pvalue
 from tokenizers import Tokenizer
 
+from electra_data import spill
 from electra_data.dedup import document_id
-from electra_data.documents import Document, stable_hash, stable_unit
+from electra_data.documents import stable_hash, stable_unit
 from electra_data.packing import pack_document, tokenize_document
 from electra_data.shards import ids_dtype
 from electra_data.vocab import special_token_ids, train_wordpiece
+from electra_data.pipelines import workdir
 from electra_data.pipelines.metrics import stage_timer
+from electra_data.pipelines.read import TALLY
+from electra_data.progress import ItemProgress
 
-__all__ = ["STATS", "TrainVocab", "PackExamples"]
+__all__ = ["EXAMPLE_SCHEMA", "TrainVocab", "PackUnits"]
 
 
 class _Entry:
-    """A sampled text in the heap, which pops the largest rank first (``<`` is reversed)."""
+    """A sampled document in the heap, which pops the largest rank first (``<`` is reversed)."""
 
-    __slots__ = ("rank", "text", "size")
+    __slots__ = ("rank", "location", "size")
 
-    def __init__(self, rank, text: str, size: int):
-        self.rank, self.text, self.size = rank, text, size
+    def __init__(self, rank, location, size: int):
+        self.rank, self.location, self.size = rank, location, size
 
     def __lt__(self, other: _Entry) -> bool:
         return self.rank > other.rank
 
 
 class _SmallestWithinBudget(beam.CombineFn):
-    """(rank, text) -> the texts of smallest rank, as many as fit ``max_docs`` and ``max_bytes``.
+    """(rank, (bytes, location)) -> the locations of smallest rank, as many documents as fit
+    ``max_docs`` and ``max_bytes``.
 
-    The result is the longest run of texts in rank order that fits both limits, whatever the
-    order of inputs and bundles: an accumulator holds every text it saw below its ``cutoff``
-    (the smallest rank it had to evict), and nothing at or above it can return, since the texts
-    before it already filled the budget. This needs ranks that order the documents totally:
-    texts of equal rank are taken as copies of one document, and enter the sample all together
-    or not at all (taking some would leave a copy at the cutoff that a later merge drops).
+    The result is the longest run of documents in rank order that fits both limits, whatever
+    the order of inputs and bundles: an accumulator holds every document it saw below its
+    ``cutoff`` (the smallest rank it had to evict), and nothing at or above it can return, since
+    the documents before it already filled the budget. This needs ranks that order the
+    documents totally: documents of equal rank are taken as copies of one document, and enter
+    the sample all together or not at all (taking some would leave a copy at the cutoff that a
+    later merge drops).
     """
 
     def __init__(self, max_docs: int, max_bytes: int):
@@ -52,11 +60,10 @@ class _SmallestWithinBudget(beam.CombineFn):
 
     def add_input(self, acc, element):
         heap, total, cutoff = acc
-        rank, text = element
+        rank, (size, location) = element
         if cutoff is not None and rank >= cutoff:
             return acc
-        size = len(text.encode("utf-8"))
-        heapq.heappush(heap, _Entry(rank, text, size))
+        heapq.heappush(heap, _Entry(rank, location, size))
         return self._trim(heap, total + size, cutoff)
 
     def merge_accumulators(self, accumulators):
@@ -66,8 +73,8 @@ class _SmallestWithinBudget(beam.CombineFn):
         heapq.heapify(heap)
         return self._trim(heap, sum(e.size for e in heap), cutoff)
 
-    def extract_output(self, acc) -> list[str]:
-        return [e.text for e in sorted(acc[0], key=lambda e: e.rank)]
+    def extract_output(self, acc) -> list:
+        return [e.location for e in sorted(acc[0], key=lambda e: (e.rank, e.location))]
 
     def _trim(self, heap, total, cutoff):
         while len(heap) > self._max_docs or total > self._max_bytes:
@@ -79,10 +86,16 @@ class _SmallestWithinBudget(beam.CombineFn):
         return heap, total, cutoff
 
 
-def _sample_element(doc: Document, seed: int) -> tuple[tuple, str]:
-    """(rank, text) for the vocab sample: a seeded hash of the key, then the document id, which
-    breaks ties between documents that share a key in a total order, the same on every runner."""
-    return (stable_hash(seed, "vocab", doc.key), *document_id(doc)), doc.text
+def _read_sample(locations: list[tuple[str, int]], work: str) -> list[str]:
+    """The sampled documents' texts, in the sample's order, read unit by unit."""
+    by_unit: dict[str, list[int]] = {}
+    for unit, row in locations:
+        by_unit.setdefault(unit, []).append(row)
+    texts = {}
+    for unit, rows in sorted(by_unit.items()):
+        for row, doc in spill.read_rows(workdir.docs_path(work, unit), rows).items():
+            texts[unit, row] = doc.text
+    return [texts[loc] for loc in locations]
 
 
 def _train(texts: list[str], vocab_size: int, lowercase: bool) -> str:
@@ -91,44 +104,51 @@ def _train(texts: list[str], vocab_size: int, lowercase: bool) -> str:
 
 
 class TrainVocab(beam.PTransform):
-    """Documents -> one tokenizer (as its JSON string) trained on a bounded, seeded sample.
+    """Sample candidates ``(rank, (bytes, location))`` of the kept documents -> one tokenizer
+    (as its JSON string) trained on a bounded, seeded sample.
 
-    The sample is the documents of smallest hash(seed, key) (ties: by ``document_id``), as many as
-    fit ``sample_docs`` and ``sample_mb`` MB of UTF-8 text: uniform, the same on every runner, and
-    bounded in memory whatever the documents' length (50,000 books would be ~25 GB).
+    The rank is (hash(seed, key), ``document_id``) (``pipelines.select``): the sample is the
+    documents of smallest rank, as many as fit ``sample_docs`` and ``sample_mb`` MB of UTF-8
+    text: uniform, the same on every runner, and bounded in memory whatever the documents'
+    length (50,000 books would be ~25 GB). Only their locations are combined; the texts are
+    read back from the units.
     """
 
-    def __init__(self, *, vocab_size: int, lowercase: bool, sample_docs: int, sample_mb: float, seed: int):
+    def __init__(self, work: str, *, vocab_size: int, lowercase: bool, sample_docs: int, sample_mb: float):
         super().__init__()
+        self._work = work
         self._vocab_size, self._lowercase = vocab_size, lowercase
         self._sample = _SmallestWithinBudget(sample_docs, int(sample_mb * 2**20))
-        self._seed = seed
 
-    def expand(self, docs):
+    def expand(self, candidates):
         return (
-            docs
-            | "HashForSample" >> beam.Map(_sample_element, self._seed)
+            candidates
             | "SampleDocs" >> beam.CombineGlobally(self._sample)
+            | "ReadSample" >> beam.Map(_read_sample, self._work)
             | "TrainWordPiece" >> beam.Map(_train, self._vocab_size, self._lowercase)
         )
 
 
-STATS = "stats"
+EXAMPLE_SCHEMA = pa.schema(
+    [("order", pa.uint64()), ("ids", pa.binary()), ("segment_a", pa.uint16()), ("validation", pa.bool_())]
+)
 
 
 class _PackFn(beam.DoFn):
-    """Tokenize a document sentence by sentence and pack it into examples.
+    """Tokenize a unit's kept documents sentence by sentence, pack them into examples, and write
+    them to the unit's example run.
 
-    Main output: ``(split, (order key, ids, segment_a_length))``, ``ids`` the bytes of the input
-    ids in the shards' id type (``ids_dtype``): 2 bytes a token for a vocab that fits uint16,
-    against ~36 for a list of Python ints. Plain bytes encode without pickling: an example of 128
-    ids is 297 bytes in Beam's coder against 424 as a numpy array. Every example crosses the
-    shuffle to its shard, and the writer holds a whole shard's examples to sort them. Tagged output ``stats``:
-    ``(name, value)`` pairs that the build sums: the document's words, its tokens (``[UNK]``
-    among them) and the tokens that reached its examples, which prove that none was lost.
+    A row is ``(order key, ids, segment_a_length, validation)``, ``ids`` the bytes of the input
+    ids in the shards' id type (``ids_dtype``): 2 bytes a token for a vocab that fits uint16.
+    The order key (a hash of the seed, the document id and the example's index) assigns train
+    examples to shards and fixes their order inside one. Main output: ``(unit, train bytes)``,
+    the bytes the unit's train examples take in a shard; tagged ``tally``: ``(name, value)``
+    pairs that the build sums: the documents' words, their tokens (``[UNK]`` among them) and the
+    tokens that reached examples, which prove that none was lost.
     """
 
-    def __init__(self, *, max_seq_length: int, seed: int, validation_fraction: float):
+    def __init__(self, work: str, *, max_seq_length: int, seed: int, validation_fraction: float):
+        self._work = work
         self._max_seq_length = max_seq_length
         self._seed = seed
         self._validation_fraction = validation_fraction
@@ -143,67 +163,81 @@ class _PackFn(beam.DoFn):
             self._tokenizer_json = tokenizer_json
         return self._tok
 
-    def _split(self, key: str, holdout_key: str | None) -> str:
-        if key == holdout_key or stable_unit(self._seed, "split", key) < self._validation_fraction:
-            return "validation"
-        return "train"
+    def _validation(self, key: str, holdout_key: str | None) -> bool:
+        return key == holdout_key or stable_unit(self._seed, "split", key) < self._validation_fraction
 
-    def process(self, doc: Document, tokenizer_json: str, holdout_key: str | None) -> Iterator:
+    def process(self, unit: str, tokenizer_json: str, holdout_key: str | None, drops: dict) -> Iterator:
         tokenizer = self._tokenizer(tokenizer_json)
-        with stage_timer("tokenize_pack"):
-            ids = tokenize_document(doc.text, tokenizer)
-            examples = pack_document(
-                ids,
-                max_seq_length=self._max_seq_length,
-                cls_id=self._ids["cls"],
-                sep_id=self._ids["sep"],
-                rng=random.Random(f"{self._seed}:{doc.key}"),
-            )
-            split = self._split(doc.key, holdout_key)
-            # the document id, not the key alone: documents that share a key (two dumps of one
-            # wiki) would give equal order keys, and their order in a shard would be the runner's
-            doc_id = document_id(doc)
-            packed = 0
-            for i, (input_ids, segment_a_length) in enumerate(examples):
-                packed += len(input_ids) - (2 if segment_a_length == len(input_ids) else 3)
-                ids_bytes = np.asarray(input_ids, dtype=self._dtype).tobytes()
-                yield split, (stable_hash(self._seed, *doc_id, i), ids_bytes, segment_a_length)
+        rows = []
+        stats = Counter()
+        train_bytes = 0
         unk = self._ids["unk"]
-        yield pvalue.TaggedOutput(STATS, ("words", len(doc.text.split())))
-        yield pvalue.TaggedOutput(STATS, ("tokens", sum(len(s) for s in ids)))
-        yield pvalue.TaggedOutput(STATS, ("unk_tokens", sum(s.count(unk) for s in ids)))
-        yield pvalue.TaggedOutput(STATS, ("packed_tokens", packed))
+        progress = ItemProgress(self._work, "pack", unit)
+        for row, doc in spill.read_documents(workdir.docs_path(self._work, unit)):
+            if (unit, row) in drops:
+                continue
+            progress.advance(docs=1)
+            with stage_timer("tokenize_pack"):
+                ids = tokenize_document(doc.text, tokenizer)
+                examples = pack_document(
+                    ids,
+                    max_seq_length=self._max_seq_length,
+                    cls_id=self._ids["cls"],
+                    sep_id=self._ids["sep"],
+                    rng=random.Random(f"{self._seed}:{doc.key}"),
+                )
+                validation = self._validation(doc.key, holdout_key)
+                # the document id, not the key alone: documents that share a key (two dumps of one
+                # wiki) would give equal order keys, and their order in a shard would be the runner's
+                doc_id = document_id(doc)
+                for i, (input_ids, segment_a_length) in enumerate(examples):
+                    stats["packed_tokens"] += len(input_ids) - (2 if segment_a_length == len(input_ids) else 3)
+                    ids_bytes = np.asarray(input_ids, dtype=self._dtype).tobytes()
+                    rows.append((stable_hash(self._seed, *doc_id, i), ids_bytes, segment_a_length, validation))
+                    if not validation:
+                        train_bytes += len(ids_bytes) + 6  # ids, a 4-byte list offset, a 2-byte segment length
+            stats["words"] += len(doc.text.split())
+            stats["tokens"] += sum(len(s) for s in ids)
+            stats["unk_tokens"] += sum(s.count(unk) for s in ids)
+        with stage_timer("write_runs"):
+            spill.write_run(workdir.run_path(self._work, "examples", unit), EXAMPLE_SCHEMA, rows, 1, lambda r: 0)
+        progress.done()
+        for name in ("words", "tokens", "unk_tokens", "packed_tokens"):
+            yield pvalue.TaggedOutput(TALLY, (name, stats[name]))
+        yield unit, train_bytes
 
 
-class PackExamples(beam.PTransform):
-    """Documents -> (``(split, (order key, input_ids, segment_a_length))`` examples, stats).
+def _holdout_key(top: list) -> str | None:
+    return top[0][1] if top else None
+
+
+class PackUnits(beam.PTransform):
+    """Unit names -> (``(unit, train bytes)`` once its example run is written, tallies).
 
     Documents, not examples, are split between train and validation, so that no document is in
-    both. When ``validation_fraction`` > 0 the document of smallest hash is always held out, so a
-    small corpus still has a validation split (documents that share a key share a split). ``order
-    key`` (a hash of the document id and the example's index) assigns examples to shards and fixes
-    their order inside a shard.
+    both. When ``validation_fraction`` > 0 the document of smallest hash (``holdout``:
+    ``(hash, key)`` candidates from ``pipelines.select``) is always held out, so a small corpus
+    still has a validation split (documents that share a key share a split).
     """
 
-    def __init__(self, tokenizer, *, max_seq_length: int, seed: int, validation_fraction: float):
+    def __init__(self, work: str, tokenizer, holdout, drops, *, max_seq_length: int, seed: int, validation_fraction: float):
         super().__init__()
-        self._tokenizer = tokenizer
-        self._fn = _PackFn(max_seq_length=max_seq_length, seed=seed, validation_fraction=validation_fraction)
-        self._seed = seed
+        self._tokenizer, self._holdout, self._drops = tokenizer, holdout, drops
+        self._fn = _PackFn(work, max_seq_length=max_seq_length, seed=seed, validation_fraction=validation_fraction)
         self._validation_fraction = validation_fraction
 
-    def expand(self, docs):
-        seed = self._seed
+    def expand(self, units):
         if self._validation_fraction > 0:
             holdout = (
-                docs
-                | "HashForHoldout" >> beam.Map(lambda d: (stable_hash(seed, "split", d.key), d.key))
+                self._holdout
                 | "SmallestHash" >> beam.combiners.Top.Smallest(1)
-                | "HoldoutKey" >> beam.Map(lambda top: top[0][1] if top else None)
+                | "HoldoutKey" >> beam.Map(_holdout_key)
             )
         else:
-            holdout = docs.pipeline | "NoHoldout" >> beam.Create([None])
-        out = docs | "TokenizeAndPack" >> beam.ParDo(
-            self._fn, beam.pvalue.AsSingleton(self._tokenizer), beam.pvalue.AsSingleton(holdout)
-        ).with_outputs(STATS, main="examples")
-        return out.examples, out[STATS]
+            holdout = units.pipeline | "NoHoldout" >> beam.Create([None])
+        # a stage of its own: fused with the stage that makes the units, it would wait on side
+        # inputs made from them (the local runner then stops with "watermark-pending bundles")
+        out = units | "SpreadUnits" >> beam.Reshuffle() | "TokenizeAndPack" >> beam.ParDo(
+            self._fn, pvalue.AsSingleton(self._tokenizer), pvalue.AsSingleton(holdout), pvalue.AsDict(self._drops)
+        ).with_outputs(TALLY, main="units")
+        return out.units, out[TALLY]

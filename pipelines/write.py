@@ -22,13 +22,17 @@ from operator import itemgetter
 
 import apache_beam as beam
 import numpy as np
+from apache_beam import pvalue
 from tokenizers import Tokenizer
 
-from electra_data import fsio
+from electra_data import fsio, spill
 from electra_data.documents import Rejected, stable_hash
 from electra_data.shards import MANIFEST, SPLITS, ids_dtype, shard_path, write_shard
 from electra_data.vocab import tokenizer_files
+from electra_data.pipelines import workdir
 from electra_data.pipelines.metrics import stage_timer
+from electra_data.pipelines.tokenize import EXAMPLE_SCHEMA
+from electra_data.progress import ItemProgress
 
 __all__ = [
     "BUILD_DIR", "REPORTS", "TOKENIZER_FILES", "WriteShards", "WriteTokenizer", "WriteRejectsSample", "WriteJson",
@@ -118,50 +122,31 @@ def swap_in(work: str, out: str, old: Iterable[str]) -> None:
     shutil.rmtree(trash)
 
 
-def _relative_path(shard: tuple[str, int], num_train_shards: int) -> str:
-    split, index = shard
+def _relative_path(split: str, index: int, num_train_shards: int) -> str:
     return shard_path(split, index, num_train_shards if split == "train" else 1)
-
-
-def _write_one(group, out_dir: str, num_train_shards: int, vocab_size: int) -> dict:
-    shard, rows = group
-    # The order key (a 64-bit hash of seed, document id and index) fixes the order, but keys can
-    # collide (~3% somewhere in 1e9 examples), so the whole row is the sort key: ties are broken by
-    # the ids, then the segment length, never by arrival order. Rows equal in all three are the
-    # same bytes in either order. Comparing the ids costs nothing unless order keys are equal.
-    examples = sorted(rows)
-    rel = _relative_path(shard, num_train_shards)
-    dtype = ids_dtype(vocab_size)
-    with stage_timer("write_shards"):
-        ids_and_segments = ((np.frombuffer(ids, dtype), seg) for _, ids, seg in examples)
-        info = write_shard(fsio.join(out_dir, rel), ids_and_segments, vocab_size=vocab_size)
-    return {"path": rel, "split": shard[0], **info}
-
-
-def _write_empty(num_train_shards: int, written: list[dict], out_dir: str, vocab_size: int) -> Iterator[dict]:
-    """Write the shards that no example went to, so that every shard named ``-of-N`` exists."""
-    done = {info["path"] for info in written}
-    for shard in [("train", i) for i in range(num_train_shards)] + [("validation", 0)]:
-        if _relative_path(shard, num_train_shards) not in done:
-            yield _write_one((shard, []), out_dir, num_train_shards, vocab_size)
 
 
 def _vocab_size(tokenizer_json: str) -> int:
     return Tokenizer.from_str(tokenizer_json).get_vocab_size(with_added_tokens=True)
 
 
-def _estimated_bytes(example) -> int:
-    _, (_, ids, _) = example
-    # ids, plus a 4-byte list offset and the 2-byte segment length per row
-    return len(ids) + 6
-
-
 def _shard_count(total_bytes: int, shard_size_mb: float) -> int:
     return max(1, math.ceil(total_bytes / (shard_size_mb * 2**20)))
 
 
-def _bucket(example, num_buckets: int) -> int:
-    return example[1][0] % num_buckets
+def _sort_run(unit: str, work: str, num_buckets: int) -> Iterator[int]:
+    """Re-sort a unit's examples by shard bucket (validation: bucket ``num_buckets``); yields
+    the train buckets it holds."""
+    rows = list(spill.read_partition(workdir.run_path(work, "examples", unit), 0))
+    with stage_timer("sort_runs"):
+        counts = spill.write_run(
+            workdir.run_path(work, "sorted", unit), EXAMPLE_SCHEMA, rows, num_buckets + 1,
+            lambda r: num_buckets if r[3] else r[0] % num_buckets,
+        )  # fmt: skip
+    if fsio.is_local(work):  # done with
+        os.remove(workdir.run_path(work, "examples", unit))
+    ItemProgress(work, "sort", unit).done()
+    yield from (bucket for bucket in counts if bucket < num_buckets)
 
 
 def _shard_numbers(buckets: list[int]) -> dict[int, int]:
@@ -169,65 +154,79 @@ def _shard_numbers(buckets: list[int]) -> dict[int, int]:
     return {bucket: i for i, bucket in enumerate(sorted(buckets))}
 
 
-def _assign_shard(example, num_buckets: int, numbers: dict[int, int]):
-    split, row = example
-    return (split, numbers[row[0] % num_buckets] if split == "train" else 0), row
+def _shard_jobs(numbers: dict[int, int], num_buckets: int) -> list[tuple[str, int, int | None]]:
+    """(split, shard number, bucket) of every shard to write: one train shard (empty) when no
+    example went to train (the driver then refuses the build), one validation shard always."""
+    train = [("train", i, bucket) for bucket, i in sorted(numbers.items())] or [("train", 0, None)]
+    return [*train, ("validation", 0, num_buckets)]
+
+
+def _write_merged(job, work: str, out_dir: str, units: list[str], num_train_shards: int, vocab_size: int) -> dict:
+    split, index, bucket = job
+    # Rows sort as (order key, ids, segment length): the order key (a 64-bit hash of seed,
+    # document id and index) fixes the order, but keys can collide (~3% somewhere in 1e9
+    # examples), so ties are broken by the ids, then the segment length, never by arrival
+    # order. Rows equal in all three are the same bytes in either order.
+    rows = () if bucket is None else spill.merge_partition([workdir.run_path(work, "sorted", u) for u in sorted(units)], bucket)
+    rel = _relative_path(split, index, num_train_shards)
+    dtype = ids_dtype(vocab_size)
+    with stage_timer("write_shards"):
+        examples = ((np.frombuffer(ids, dtype), seg) for _, ids, seg, _ in rows)
+        info = write_shard(fsio.join(out_dir, rel), examples, vocab_size=vocab_size)
+    ItemProgress(work, "write", rel).done()
+    return {"path": rel, "split": split, **info}
 
 
 class WriteShards(beam.PTransform):
-    """``(split, (order key, ids, segment_a_length))`` examples -> one info dict per shard written.
-
-    ``ids`` are the bytes of the input ids in ``ids_dtype`` (as ``PackExamples`` emits them).
+    """``(unit, train bytes)`` of units whose example runs are written -> one info dict per shard.
 
     Train examples go to bucket ``order key % N``: balanced in expectation, and the same on every
     runner. ``N`` is ``num_shards``, or else enough buckets of about ``shard_size_mb`` for the
-    train split. Each bucket that holds examples is a shard, numbered in bucket order: with fewer
+    train split. Each unit's run is sorted by bucket, then each shard is a streaming merge of
+    its bucket of every run: no example crosses the graph, and a worker holds one record batch
+    per unit. Each bucket that holds examples is a shard, numbered in bucket order: with fewer
     train examples than ``N`` (or bad luck), fewer shards than ``N`` and never an empty one; the
     driver says so. Validation gets one shard. Every shard named ``-of-M`` exists.
     """
 
-    def __init__(self, out_dir: str, tokenizer, *, num_shards: int | None, shard_size_mb: float):
+    def __init__(self, work: str, out_dir: str, tokenizer, *, num_shards: int | None, shard_size_mb: float):
         super().__init__()
-        self._out_dir = out_dir
+        self._work, self._out_dir = work, out_dir
         self._tokenizer = tokenizer
         self._num_shards = num_shards
         self._shard_size_mb = shard_size_mb
 
-    def expand(self, examples):
-        vocab_size = beam.pvalue.AsSingleton(self._tokenizer | "VocabSize" >> beam.Map(_vocab_size))
-        train = examples | "TrainOnly" >> beam.Filter(lambda e: e[0] == "train")
+    def expand(self, packed):
+        vocab_size = pvalue.AsSingleton(self._tokenizer | "VocabSize" >> beam.Map(_vocab_size))
         if self._num_shards is None:
             count = (
-                train
-                | "EstimateBytes" >> beam.Map(_estimated_bytes)
+                packed
+                | "TrainBytes" >> beam.Values()
                 | "TotalBytes" >> beam.CombineGlobally(sum)
                 | "ShardCount" >> beam.Map(_shard_count, self._shard_size_mb)
             )
         else:
-            count = examples.pipeline | "GivenShardCount" >> beam.Create([self._num_shards])
-        num_buckets = beam.pvalue.AsSingleton(count)
+            count = packed.pipeline | "GivenShardCount" >> beam.Create([self._num_shards])
+        num_buckets = pvalue.AsSingleton(count)
+        units = packed | "PackedUnits" >> beam.Keys()
         numbers = (
-            train
-            | "Bucket" >> beam.Map(_bucket, num_buckets)
+            units
+            # a stage of its own: fused with the packing, it would wait on its own side input
+            | "SpreadRuns" >> beam.Reshuffle()
+            | "SortRuns" >> beam.FlatMap(_sort_run, self._work, num_buckets)
             | "UsedBuckets" >> beam.Distinct()
             | "BucketList" >> beam.combiners.ToList()
             | "ShardNumbers" >> beam.Map(_shard_numbers)
         )
-        # one train shard (empty) when there is no train example: the driver then refuses the build
-        shard_count = numbers | "TrainShardCount" >> beam.Map(lambda n: max(1, len(n)))
-        num_train_shards = beam.pvalue.AsSingleton(shard_count)
-        written = (
-            examples
-            | "AssignShard" >> beam.Map(_assign_shard, num_buckets, beam.pvalue.AsSingleton(numbers))
-            | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.Map(_write_one, self._out_dir, num_train_shards, vocab_size)
+        num_train_shards = pvalue.AsSingleton(numbers | "TrainShardCount" >> beam.Map(lambda n: max(1, len(n))))
+        return (
+            numbers
+            | "ShardJobs" >> beam.FlatMap(_shard_jobs, num_buckets)
+            | "SpreadShards" >> beam.Reshuffle()
+            | "MergeShard" >> beam.Map(
+                _write_merged, self._work, self._out_dir, pvalue.AsList(units), num_train_shards, vocab_size
+            )
         )
-        # Empty shards are written after the others, not grouped with them: a Flatten of
-        # placeholders with the examples cost the local runner one more copy of every example.
-        empty = shard_count | "WriteEmptyShards" >> beam.FlatMap(
-            _write_empty, beam.pvalue.AsList(written), self._out_dir, vocab_size
-        )
-        return (written, empty) | "AllShards" >> beam.Flatten()
 
 
 def _write_tokenizer(tokenizer_json: str, directory: str, max_seq_length: int) -> None:

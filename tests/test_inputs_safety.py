@@ -9,11 +9,7 @@ import re
 import shutil
 import zipfile
 
-import apache_beam as beam
 import pytest
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
-from apache_beam.testing.util import assert_that, equal_to
 
 from electra_data.books import decode_text, decode_utf8, not_text, read_book
 from electra_data.config import BuildConfig
@@ -21,16 +17,12 @@ from electra_data.domain import BadRecord, iter_documents
 from electra_data.errors import CorpusError, UserError
 from electra_data.inputs import corpus_sources, relative_names, resolve
 from electra_data.pipelines.build import run_build
-from electra_data.pipelines.read import ReadBooks, ReadWiki
 from electra_data.wiki import is_dump, iter_pages, write_multistream
 from corpus_text import BOOKS, WIKI_DUMP
+from spilled import read_inputs
 
 FAST = dict(vocab_size=1000, dedup="none", num_shards=1)
 ALICE = BOOKS / "11-0.txt"
-
-
-def _pipeline():
-    return BeamTestPipeline(runner=FnApiRunner())
 
 
 def _reconciles(counts):
@@ -157,28 +149,18 @@ def test_relative_names_are_unique_and_move_with_the_corpus(tmp_path, monkeypatc
     }
 
 
-def _keys_are_distinct(expected: int):
-    def check(keys):
-        assert len(keys) == len(set(keys)) == expected, (len(keys), len(set(keys)))
-
-    return check
-
-
 def test_two_copies_of_a_dump_give_distinct_keys_and_every_page_is_counted(tmp_path):
     # two dates of one wiki, named as the mirrors name them
     for date in ("20240101", "20240201"):
         (tmp_path / date).mkdir()
         shutil.copy(WIKI_DUMP, tmp_path / date / "enwiki-latest-pages-articles.xml.bz2")
     dumps = [str(tmp_path / d / "enwiki-latest-pages-articles.xml.bz2") for d in ("20240101", "20240201")]
-    with _pipeline() as p:
-        docs, rejected = p | ReadWiki(dumps)
-        keys = (docs, rejected) | beam.Flatten() | beam.Map(lambda r: r.key)
-        assert_that(keys, _keys_are_distinct(2 * 206))
-        assert_that(
-            docs | "Article12" >> beam.Filter(lambda d: d.key.endswith(":12")) | beam.Map(lambda d: d.key),
-            equal_to(["wiki:20240101/enwiki-latest-pages-articles.xml.bz2:12", "wiki:20240201/enwiki-latest-pages-articles.xml.bz2:12"]),
-            label="keys name the dump",
-        )
+    docs, rejected, tallies = read_inputs({"wiki": dumps}, tmp_path / "work")
+    keys = [r.key for r in [*docs, *rejected]]
+    assert len(keys) == len(set(keys)) == tallies["wiki/read"] == 2 * 206
+    assert sorted(d.key for d in docs if d.key.endswith(":12")) == [
+        "wiki:20240101/enwiki-latest-pages-articles.xml.bz2:12", "wiki:20240201/enwiki-latest-pages-articles.xml.bz2:12",
+    ]  # keys name the dump
     manifest = run_build(BuildConfig(inputs=tuple(dumps), out=str(tmp_path / "o"), vocab_size=1000, dedup="exact", num_shards=1))
     counts = manifest["counts"]
     assert counts["documents_read"] == 2 * 206
@@ -194,9 +176,9 @@ def test_books_of_the_same_name_in_two_directories_give_distinct_keys(tmp_path):
         (tmp_path / shelf / "books").mkdir(parents=True)
         shutil.copy(ALICE, tmp_path / shelf / "books" / "11-0.txt")
     files = resolve(corpus_sources("books", (str(tmp_path / "shelf-a" / "books"), str(tmp_path / "shelf-b" / "books"))))
-    with _pipeline() as p:
-        docs, _ = p | ReadBooks(files["books"])
-        assert_that(docs | beam.Map(lambda d: d.key), equal_to(["books:shelf-a/books/11-0.txt", "books:shelf-b/books/11-0.txt"]))
+    docs, rejected, _ = read_inputs(files, tmp_path / "work")
+    assert sorted(d.key for d in docs) == ["books:shelf-a/books/11-0.txt", "books:shelf-b/books/11-0.txt"]
+    assert not rejected
 
 
 def test_a_file_named_twice_is_read_once(books):
@@ -243,25 +225,28 @@ def test_the_books_reader_counts_each_bad_file_under_its_reason(tmp_path):
         "broken16.txt": "\ufeffAl".encode("utf-16-le") + b"\x00\xdc",
         "dump.txt": _book_xml(),
     }
+    (tmp_path / "books").mkdir()
     for name, data in files.items():
-        (tmp_path / name).write_bytes(data)
-    (tmp_path / "gone.txt").mkdir()  # what reading a file that went away or is unreadable meets
-    with _pipeline() as p:
-        docs, rejected = p | ReadBooks(sorted(str(tmp_path / n) for n in [*files, "gone.txt"]), on_error="skip")
-        assert_that(docs | beam.Map(lambda d: d.key), equal_to(["books:utf16.txt"]))
-        assert_that(
-            rejected | beam.Map(lambda r: (r.key, r.reason)),
-            equal_to([("books:cp1252.txt", "invalid_utf8"), ("books:broken16.txt", "invalid_utf16"),
-                      ("books:dump.txt", "not_text"), ("books:gone.txt", "unreadable")]),  # fmt: skip
-            label="reasons",
-        )
+        (tmp_path / "books" / name).write_bytes(data)
+    (tmp_path / "books" / "gone.txt").mkdir()  # what reading a file that went away or is unreadable meets
+    paths = sorted(str(tmp_path / "books" / n) for n in [*files, "gone.txt"])
+    docs, rejected, tallies = read_inputs({"books": paths}, tmp_path / "work", on_error="skip")
+    assert [d.key for d in docs] == ["books:utf16.txt"]
+    assert docs[0].text == read_book(ALICE.read_bytes(), "alice.txt")[1]
+    assert sorted((r.key, r.reason) for r in rejected) == [
+        ("books:broken16.txt", "invalid_utf16"), ("books:cp1252.txt", "invalid_utf8"),
+        ("books:dump.txt", "not_text"), ("books:gone.txt", "unreadable"),
+    ]  # fmt: skip
+    assert tallies == {
+        "read": 5, "books/read": 5,
+        **{f"{s}dropped:{reason}": 1 for s in ("", "books/") for reason in ("invalid_utf16", "invalid_utf8", "not_text", "unreadable")},
+    }  # fmt: skip
 
 
 def test_the_books_reader_names_the_file_and_the_way_out(tmp_path):
     (tmp_path / "dump.txt").write_bytes(_book_xml())
     with pytest.raises(Exception, match=r"dump\.txt: a MediaWiki XML dump, not a plain-text book; .*--on-error skip"):
-        with _pipeline() as p:
-            _ = p | ReadBooks([str(tmp_path / "dump.txt")])
+        read_inputs({"books": [str(tmp_path / "dump.txt")]}, tmp_path / "work")
 
 
 def test_domain_text_with_a_byte_order_mark(tmp_path):
@@ -297,20 +282,22 @@ def test_a_directory_without_books_is_refused(tmp_path):
         resolve(corpus_sources("books", (str(tmp_path),)))
 
 
-def test_files_that_are_no_books_are_counted_as_dropped(books):
+def test_the_readers_read_only_the_books_of_a_books_directory(books, tmp_path):
     (books / "MANIFEST.tsv").write_text("file\ttitle\n")
     files = resolve(corpus_sources("books", (str(books),)))
-    with _pipeline() as p:
-        docs, rejected = p | ReadBooks(files["books"], not_books=files["not_books"])
-        assert_that(docs | beam.combiners.Count.Globally(), equal_to([4]))
-        assert_that(rejected | beam.Map(lambda r: (r.key, r.reason)), equal_to([("books:MANIFEST.tsv", "not_a_book")]), label="rejected")
+    docs, rejected, tallies = read_inputs(files, tmp_path / "work")
+    assert sorted(d.key for d in docs) == ["books:11-0.txt", "books:219-0.txt", "books:35-0.txt", "books:pg7256.txt"]
+    assert not rejected and tallies == {"read": 4, "books/read": 4}  # the others are the build's to count
 
 
 def test_a_build_counts_the_files_of_a_books_directory_that_are_no_books(books, tmp_path):
     (books / "MANIFEST.tsv").write_text("file\ttitle\n")
     counts = run_build(BuildConfig(corpus="books", inputs=(str(books),), out=str(tmp_path / "o"), **FAST))["counts"]
     assert counts["documents_read"] == 5 and counts["dropped"]["not_a_book"] == 1
+    assert counts["by_source"]["books"] == {"read": 5, "kept": 4, "dropped": {"not_a_book": 1}}
     _reconciles(counts)
+    rejects = [json.loads(line) for line in (tmp_path / "o" / "reports" / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["key"], r["reason"]) for r in rejects] == [("books:MANIFEST.tsv", "not_a_book")]
 
 
 @pytest.mark.parametrize("given", ["the directory", "the pipe", "a glob"])

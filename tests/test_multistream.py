@@ -3,17 +3,16 @@
 import bz2
 from pathlib import Path
 
-import apache_beam as beam
 import pytest
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from electra_data.config import BuildConfig
 from electra_data.errors import CorpusError, UserError
 from electra_data.inputs import expand, resolve
 from electra_data.pipelines.build import run_build
-from electra_data.pipelines.read import ReadWiki, wiki_work
+from electra_data.pipelines.plan import plan_build
 from electra_data.wiki import iter_pages, iter_pages_in_range, multistream_index, stream_ranges, write_multistream
 from corpus_text import WIKI_DUMP
+from spilled import read_inputs
 
 SHARED_INDEX = Path(__file__).resolve().parents[2] / "shared/data/wikipedia/enwiki-shortened-p10p30302-multistream-index.txt.bz2"
 
@@ -34,27 +33,51 @@ def test_the_layout_matches_the_published_index(multistream):
         assert ours == bz2.decompress(SHARED_INDEX.read_bytes())
 
 
+def _read_whole(path):
+    """The read items of one dump: None for one read whole, else its items' byte ranges."""
+    items = plan_build({"wiki": [str(path)]}).items
+    assert {item.files for item in items} == {((str(path), path.name),)} and all(item.source == "wiki" for item in items)
+    if any(item.ranges is None for item in items):
+        assert len(items) == 1
+        return None
+    return [item.ranges for item in items]
+
+
 def test_ranges_yield_exactly_the_pages_of_a_sequential_read(multistream):
-    work = wiki_work([str(multistream)])
-    assert len(work) == 3 and all(start is not None for _, start, _ in work)
-    by_range = [p for path, start, end in work for p in iter_pages_in_range(path, start, end)]
+    groups = _read_whole(multistream)
+    assert len(groups) == 3 and all(len(group) == 1 for group in groups)  # ~0.5-1 MB streams, items of ~1 MB
+    by_range = [p for group in groups for start, end in group for p in iter_pages_in_range(str(multistream), start, end)]
     assert by_range == list(iter_pages(multistream)) == list(iter_pages(WIKI_DUMP))
 
 
-def test_a_dump_without_index_is_read_whole(tmp_path):
-    assert wiki_work([str(WIKI_DUMP)]) == [(str(WIKI_DUMP), None, None)]
+def test_a_dump_without_index_is_read_whole():
+    assert _read_whole(WIKI_DUMP) is None
+    [item] = plan_build({"wiki": [str(WIKI_DUMP)]}).items
+    assert item.size == WIKI_DUMP.stat().st_size
 
 
-def _labels(paths):
-    p = beam.Pipeline(runner=FnApiRunner())  # the graph only: never run
-    _ = p | ReadWiki([str(x) for x in paths])
-    return {t.full_label.split("/")[-1] for t in p.transforms_stack[0].parts[0].parts}
-
-
-@pytest.mark.parametrize("inputs, spread", [("one plain dump", True), ("two plain dumps", False), ("ranges", False)])
-def test_pages_are_shuffled_only_when_one_worker_would_read_them_all(multistream, inputs, spread):
-    paths = {"one plain dump": [WIKI_DUMP], "two plain dumps": [WIKI_DUMP, WIKI_DUMP], "ranges": [multistream]}[inputs]
-    assert ("SpreadPages" in _labels(paths)) is spread
+def test_a_multistream_dump_is_cut_into_read_items_of_grouped_streams(tmp_path):
+    # 21 streams of ~80 KB: read items of about 1 MB (the least), several streams each
+    dump = tmp_path / "enwiki-test-pages-articles-multistream.xml.bz2"
+    index = write_multistream(bz2.open(WIKI_DUMP).read(), str(dump), pages_per_stream=10)
+    ranges = stream_ranges(index, dump.stat().st_size)
+    plan = plan_build({"wiki": [str(dump)]})
+    assert [item.name for item in plan.items] == [f"wiki-{i:05d}" for i in range(len(plan.items))]
+    assert len(ranges) > 20 and 1 < len(plan.items) < len(ranges)
+    assert [r for item in plan.items for r in item.ranges] == ranges  # every stream once, in file order
+    for item in plan.items:
+        assert item.size == sum(end - start for start, end in item.ranges)
+        assert len(item.ranges) > 1 and item.size <= 2**20
+    # the items together read exactly the pages of the dump, and the same documents as a
+    # sequential read of the same file without its index
+    multi, multi_rejected, multi_tallies = read_inputs({"wiki": [str(dump)]}, tmp_path / "multi")
+    alone = tmp_path / "alone" / dump.name
+    alone.parent.mkdir()
+    alone.write_bytes(dump.read_bytes())
+    assert _read_whole(alone) is None
+    seq, seq_rejected, seq_tallies = read_inputs({"wiki": [str(alone)]}, tmp_path / "seq")
+    assert multi == seq and multi_rejected == seq_rejected and multi_tallies == seq_tallies
+    assert multi_tallies["wiki/read"] == len(multi) + len(multi_rejected) == 206
 
 
 def test_a_corrupt_range_names_its_bytes(multistream, tmp_path):
@@ -75,15 +98,19 @@ def test_a_bad_index_line_is_refused(tmp_path):
 
 def test_a_multistream_build_writes_the_same_shards_as_a_sequential_one(multistream, tmp_path):
     fast = dict(vocab_size=2000, dedup="exact", num_shards=2)
-    parallel = run_build(BuildConfig(inputs=(str(multistream),), out=str(tmp_path / "m"), **fast), workers=2)
+    # read as 3 items of one stream each (a build on --workers 2 writes what one on 1 does: test_build)
+    assert len(_read_whole(multistream)) == 3
+    by_ranges = run_build(BuildConfig(inputs=(str(multistream),), out=str(tmp_path / "m"), **fast))
     # the same file without its index beside it is read sequentially; keys name the dump file
     alone = tmp_path / "without-index" / multistream.name
     alone.parent.mkdir()
     alone.write_bytes(multistream.read_bytes())
-    assert wiki_work([str(alone)]) == [(str(alone), None, None)]
+    assert _read_whole(alone) is None
     sequential = run_build(BuildConfig(inputs=(str(alone),), out=str(tmp_path / "s"), **fast))
-    assert parallel["counts"] == sequential["counts"]
-    assert [s["sha256"] for s in parallel["shards"]] == [s["sha256"] for s in sequential["shards"]]
+    assert by_ranges["counts"] == sequential["counts"]
+    assert by_ranges["counts"]["documents_read"] == 206
+    assert [s["sha256"] for s in by_ranges["shards"]] == [s["sha256"] for s in sequential["shards"]]
+    assert (tmp_path / "m" / "tokenizer" / "vocab.txt").read_bytes() == (tmp_path / "s" / "tokenizer" / "vocab.txt").read_bytes()
 
 
 def test_a_dump_directory_is_read_without_its_index(multistream):
