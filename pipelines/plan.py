@@ -56,7 +56,7 @@ class ReadItem(NamedTuple):
 
 class Plan(NamedTuple):
     items: tuple[ReadItem, ...]
-    input_bytes: int  # on disk
+    input_bytes: int  # on disk, what the items read
     text_bytes: int  # estimated, uncompressed
     unit_bytes: int
     partitions: int
@@ -90,8 +90,7 @@ def plan_build(files: dict[str, list[str]], *, sizes: bool = True) -> Plan:
     """
     paths = [path for source in ("wiki", "books", "domain") for path in files.get(source, ())]
     sizes = {path: fsio.size(path) if sizes else 0 for path in paths}
-    input_bytes = sum(sizes.values())
-    target = min(_MAX_ITEM_BYTES, max(_MIN_ITEM_BYTES, input_bytes // _MIN_ITEMS))
+    target = min(_MAX_ITEM_BYTES, max(_MIN_ITEM_BYTES, sum(sizes.values()) // _MIN_ITEMS))
     items: list[ReadItem] = []
 
     def add(source: str, item_files, ranges, size: int) -> None:
@@ -117,4 +116,5 @@ def plan_build(files: dict[str, list[str]], *, sizes: bool = True) -> Plan:
         add("domain", [(path, os.path.relpath(path, root) if root else path)], None, sizes[path])
     text_bytes = sum(_text_bytes(path, size) for path, size in sizes.items())
     partitions = max(1, math.ceil(text_bytes / _PARTITION_TEXT_BYTES))
-    return Plan(tuple(items), input_bytes, text_bytes, UNIT_BYTES, partitions)
+    # what the readers will report reading: a multistream dump's streams, not its header
+    return Plan(tuple(items), sum(item.size for item in items), text_bytes, UNIT_BYTES, partitions)

@@ -26,7 +26,8 @@ from electra_data.cli import _what_is_left, data_app, repeated_option, spread_in
 from electra_data.config import BuildConfig
 from electra_data.console import deferred_interrupts, interruptible
 from electra_data.errors import UserError
-from electra_data.pipelines.build import _check_apart, _warnings
+from electra_data.pipelines.manifest import dataset_warnings as _warnings
+from electra_data.pipelines.outdir import check_apart as _check_apart
 from electra_data.pipelines.runner import unknown_beam_args
 from electra_data.pipelines.write import TOKENIZER_FILES, _shard_numbers, foreign_entries
 from corpus_text import BOOKS
@@ -393,7 +394,7 @@ def test_vocab_refuses_an_out_in_a_training_run(tmp_path):
 
 
 def test_a_manifest_of_another_kind_marks_no_dataset(tmp_path):
-    from electra_data.pipelines.build import _check_not_in_a_dataset_or_run
+    from electra_data.pipelines.outdir import check_not_in_a_dataset_or_run as _check_not_in_a_dataset_or_run
 
     (tmp_path / "manifest.json").write_text(json.dumps({"name": "a web app", "format": "webmanifest"}))
     (tmp_path / "train_config.json").write_text("[1, 2]")

@@ -42,7 +42,7 @@ from electra_data.pipelines.duplicates_report import ChosenClusters, DuplicatesR
 from electra_data.pipelines.metrics import REJECTED
 from electra_data.pipelines.select import SelectDocuments
 from corpus_text import book_paragraphs
-from spilled import collect, dedup, dedup_drops, load, write_units
+from spilled import dedup, dedup_drops, write_units
 
 NEAR = dict(threshold=0.8, num_perm=128, seed=1, ngram=5)
 # What NearDedup takes of them (the seed only matters to the signatures in the runs).

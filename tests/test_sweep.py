@@ -70,7 +70,7 @@ TINY_CONFIG = {
     "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12,
 }  # fmt: skip
 TEMPORARY = re.compile(r"\.tmp-|\.tmp$|^\.write-probe-|^\.step-")
-PROGRESS_BAR = re.compile(r"\d+/\d+ \[")  # tqdm's "12/1000 [00:03<...]"
+PROGRESS_BAR = re.compile(r"\d+/\d+ \[|^build: ")  # tqdm's "12/1000 [00:03<...]"; a build's progress line
 
 
 # --- the table ------------------------------------------------------------------------------------
@@ -720,6 +720,10 @@ def _check(case: Case, result: subprocess.CompletedProcess, root: Path, scratch:
     else:
         _assert_one_message(case, result.stderr, root)
         left = [root / rel for rel in case.leaves]  # the rest as it was: no manifest there either
+        work = root / f"{case.out}.work"  # a build's work, kept for --resume only if the message says so
+        if work.exists() and f"{case.out}.work" not in before:
+            assert f"the work done so far is kept in {work}" in _one_line(result.stderr), result.stderr[-4000:]
+            left.append(work)
         _assert_changed_only(root, before, *left)
         assert not any((path / "manifest.json").exists() for path in left), "a failed build wrote a manifest"
     assert not (root / "pwned").exists(), "a crafted pickle ran"
