@@ -1,8 +1,14 @@
 """The ``electra-data build`` graph and its driver.
 
-    read -> clean + filter -> exact dedup -> near dedup -> [vocab] -> tokenize + pack -> shards
+    plan -> read items -> units -> clean + filter ---> exact dedup ---> near dedup -> duplicates
+                                    (docs + runs)                                        |
+    select (rejects, counts, vocab sample) <---------------------------------------------+
+       -> [vocab] -> tokenize + pack (example runs) -> sort runs by shard -> merge into shards
                                                                                           |
     manifest.json  <- written by the driver, last, once the pipeline has succeeded  <-----+
+
+Documents, dedup keys and examples stay in the work directory (``pipelines.workdir``) between
+stages; only names, counts and duplicates cross the graph (``electra_data.spill``).
 
 Every dropped document leaves the graph on a ``rejected`` side output with one reason; the
 counts in the manifest are counted from the data (so they reconcile exactly: read = kept +

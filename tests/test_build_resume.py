@@ -167,6 +167,7 @@ def test_a_work_dir_that_is_not_the_builds_own_is_refused(multistream, tmp_path,
         assert (work / "notes.txt").read_text() == "keep me"
 
 
+@pytest.mark.slow  # ~20 s: two builds in subprocesses; the in-process tests above cover the same logic
 def test_ctrl_c_while_reading_then_resume_gives_the_same_shards(multistream, uninterrupted, tmp_path):
     """The real thing: a build interrupted by SIGINT once some of the reading is done, then the
     same command with --resume."""

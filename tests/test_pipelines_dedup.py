@@ -165,7 +165,7 @@ def test_near_dedup_resolves_a_chain_into_one_component(passages, tmp_path, roun
     assert details["k:c"] == {"duplicate_of": "k:a", "jaccard": None, "via": ["k:b", pytest.approx(0.85, abs=0.08)]}
 
 
-@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize("exact", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_near_dedup_is_deterministic_under_shuffling_and_splitting(passages, tmp_path, exact):
     docs = [_doc(f"b:{i}", t) for i, t in enumerate(passages)] + [_doc("a:9", _edit(passages[4]))]
     docs += [_doc(f"k:{x}", t) for x, t in zip("abc", _chain(passages))]
@@ -398,7 +398,7 @@ def test_near_dedup_alone_drops_copies_of_one_document_through_its_identity_buck
         assert drops[6] == drops[8] and drops[6][1]["duplicate_of"] == "k:0" and 0.8 <= drops[6][1]["jaccard"] < 1.0
 
 
-@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize("exact", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_partitions_and_units_change_no_drop(passages, tmp_path, exact):
     # A mix of every case: unrelated, edited copies, a chain, exact copies under other keys,
     # colliding keys, documents read twice, short ones. Drops (reasons and details) are compared

@@ -70,7 +70,9 @@ TINY_CONFIG = {
     "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12,
 }  # fmt: skip
 TEMPORARY = re.compile(r"\.tmp-|\.tmp$|^\.write-probe-|^\.step-")
-PROGRESS_BAR = re.compile(r"\d+/\d+ \[|^build: ")  # tqdm's "12/1000 [00:03<...]"; a build's progress line
+# tqdm's bar "name:  40%|####  | 12/1000 [00:03<00:10, 1.2step/s]", which a message may follow on
+# its line; a build's progress line "build: ..."
+PROGRESS_BAR = re.compile(r"^[^\r\n]*?\d+/\d+ \[[^\]]*\]|^build: .*")
 
 
 # --- the table ------------------------------------------------------------------------------------
@@ -706,7 +708,9 @@ def _assert_one_message(case: Case, stderr: str, root: Path) -> None:
     elif case.status == 2:
         assert stderr.count("Error") == 1, stderr[-4000:]
     else:
-        assert len([line for line in stderr.splitlines() if line.strip() and not PROGRESS_BAR.search(line)]) == 1, stderr[-4000:]
+        # a bar redraws its line with a carriage return, and a message may follow it on that line
+        lines = [PROGRESS_BAR.sub("", line) for line in re.split(r"[\r\n]", stderr)]
+        assert len([line for line in lines if line.strip()]) == 1, stderr[-4000:]
 
 
 def _check(case: Case, result: subprocess.CompletedProcess, root: Path, scratch: Path, before: dict[str, str]) -> None:
@@ -720,8 +724,10 @@ def _check(case: Case, result: subprocess.CompletedProcess, root: Path, scratch:
     else:
         _assert_one_message(case, result.stderr, root)
         left = [root / rel for rel in case.leaves]  # the rest as it was: no manifest there either
-        work = root / f"{case.out}.work"  # a build's work, kept for --resume only if the message says so
-        if work.exists() and f"{case.out}.work" not in before:
+        args = result.args
+        out = Path(args[args.index("--out") + 1]) if "--out" in args else root / case.out
+        work = Path(f"{out}.work")  # a build's work, kept for --resume only if the message says so
+        if work.exists() and str(work.relative_to(root)) not in before:
             assert f"the work done so far is kept in {work}" in _one_line(result.stderr), result.stderr[-4000:]
             left.append(work)
         _assert_changed_only(root, before, *left)
