@@ -183,8 +183,8 @@ class WriteShards(beam.PTransform):
     Train examples go to bucket ``order key % N``: balanced in expectation, and the same on every
     runner. ``N`` is ``num_shards``, or else enough buckets of about ``shard_size_mb`` for the
     train split. Each unit's run is sorted by bucket, then each shard is a streaming merge of
-    its bucket of every run: no example crosses the graph, and a worker holds one record batch
-    per unit. Each bucket that holds examples is a shard, numbered in bucket order: with fewer
+    its bucket of every run: no example crosses the graph, and a worker holds the shard it
+    writes (each unit's slice of it, read whole, one file open at a time). Each bucket that holds examples is a shard, numbered in bucket order: with fewer
     train examples than ``N`` (or bad luck), fewer shards than ``N`` and never an empty one; the
     driver says so. Validation gets one shard. Every shard named ``-of-M`` exists.
     """
