@@ -69,6 +69,7 @@ from electra_data import fsio  # noqa: E402
 from electra_data.console import fail, interruptible, stderr, stop, warn, worker_log  # noqa: E402
 from electra_data.errors import UserError, user_error_text, without_beam_step  # noqa: E402
 from electra_data.inputs import NAMED_CORPORA  # noqa: E402
+from electra_data.pipelines.workdir import default_work_dir  # noqa: E402 - light: fsio and errors only
 
 __all__ = ["data_app", "repeated_option", "spread_inputs", "unknown_args_message", "user_error_message"]
 
@@ -423,7 +424,7 @@ def _work_kept(work: str, again: str) -> str:
 
 
 def _run(step: str, cfg, beam_args: list[str], **options) -> dict:
-    """Run ``run_build`` or ``run_vocab`` with a spinner.
+    """Run ``run_build`` or ``run_vocab`` (the build shows its own progress).
 
     User errors become a message, SIGINT/SIGTERM a line on what was left (exit 128 + signal);
     other errors re-raise.
@@ -433,7 +434,7 @@ def _run(step: str, cfg, beam_args: list[str], **options) -> dict:
     logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     logging.getLogger().setLevel(logging.ERROR)
     before = _listing(cfg.out)
-    work = options.get("work_dir") or cfg.out.rstrip("/\\") + ".work"  # as pipelines.workdir.default_work_dir
+    work = options.get("work_dir") or default_work_dir(cfg.out)
     again = "run the same command with --resume" if "resume" in options else "run the same command again"
     with interruptible() as interruption:
         interruption.left = lambda: _what_is_left(cfg.out, before, _listing(cfg.out)) + _work_kept(work, again)
