@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from electra_data.cli import _what_is_left, data_app, repeated_option, spread_inputs, unknown_args_message
+from electra_data.argv import moot_options, repeated_option, spread_inputs, unknown_args_message
+from electra_data.cli import _what_is_left, data_app
 from electra_data.config import BuildConfig
 from electra_data.console import deferred_interrupts, interruptible
 from electra_data.errors import UserError
@@ -189,9 +190,8 @@ def test_options_that_others_make_moot_are_refused(tmp_path, train_shard_dir, co
     ],
 )
 def test_options_that_take_effect_are_not_moot(fields, given):
-    from electra_data.cli import _moot_options
 
-    assert _moot_options(BuildConfig(**fields), given, remote=False) is None
+    assert moot_options(BuildConfig(**fields), given, remote=False) is None
 
 
 # --- the output directory: apart from the inputs, and only a build's own files ------------------
