@@ -140,8 +140,8 @@ def find_encoder(path: Path) -> Encoder:
 
 def _tokenizer_dir(directory: Path) -> Path | None:
     """The model's own folder, or for ``RUN/checkpoints/step-N/<network>`` (which holds weights
-    only) the run's ``tokenizer/`` (written at the end) or its shards' (a run still going): the
-    first that has tokenizer files."""
+    only) the run's ``tokenizer/`` (written when the run starts) or, for a run of a version that
+    wrote it only at the end, its shards': the first that has tokenizer files."""
     candidates = [directory]
     if directory.parent.parent.name == "checkpoints":
         run = directory.parents[2]

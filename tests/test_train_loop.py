@@ -1,9 +1,11 @@
 import json
+import os
 
 import pytest
 import torch
 from transformers import AutoTokenizer, ElectraForMaskedLM, ElectraForPreTraining, ElectraModel
 
+from electra_data.downstream.finetune import find_encoder
 from electra_data.errors import UserError
 from electra_data.train import loop
 from electra_data.train.checkpoint import TrainState, load_checkpoint
@@ -130,8 +132,14 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(trai
 
     poisoned.calls = 0
     monkeypatch.setattr(loop, "electra_loss", poisoned)
-    cfg = TrainConfig(data_dir=train_shard_dir, out_dir=tmp_path / "out", model_size="tiny", max_steps=8,
-                      batch_size=4, log_every=4, save_every=3, eval_batches=0, device="cpu")
+    monkeypatch.chdir(tmp_path)  # --data relative, as a user types it
+    cfg = TrainConfig(data_dir=os.path.relpath(train_shard_dir), out_dir=tmp_path / "out", model_size="tiny",
+                      max_steps=8, batch_size=4, log_every=4, save_every=3, eval_batches=0, device="cpu")
     with pytest.raises(UserError, match=r"the loss is not finite at step 5: .* last good checkpoint is .*step-0000003"):
         train(cfg)
     assert [p.name for p in (cfg.out_dir / "checkpoints").iterdir()] == ["step-0000003"]
+    # Stopped before its export, the run has its own tokenizer: the checkpoint can be fine-tuned
+    # from anywhere, not only from where --data's relative path leads to the shards.
+    monkeypatch.chdir(cfg.out_dir)
+    assert find_encoder(cfg.out_dir / "checkpoints" / "step-0000003").tokenizer.vocab == \
+        AutoTokenizer.from_pretrained(train_shard_dir / "tokenizer").vocab

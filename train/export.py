@@ -2,8 +2,8 @@
 
 ``<out>/discriminator/`` and ``<out>/generator/`` (``<out>/mlm/`` for ``--objective mlm``) load
 with ``from_pretrained`` (and each holds a copy of the tokenizer files, so
-``AutoTokenizer.from_pretrained`` works on any), and ``<out>/tokenizer/`` is the shard
-directory's tokenizer as trained on. ``rundir.RUN_OUTPUTS`` lists these and the run's other files.
+``AutoTokenizer.from_pretrained`` works on any); ``<out>/tokenizer/``, the shard directory's
+tokenizer as trained on, is written when the run starts (``loop``). ``rundir.RUN_OUTPUTS`` lists these and the run's other files.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def export(
     step: int,
     metrics: dict[str, float],
 ) -> None:
-    """Write the models, tokenizer and model card into ``out_dir``.
+    """Write the models (each with the tokenizer's files) and the model card into ``out_dir``.
 
     Args:
         out_dir: The run's output directory.
@@ -88,7 +88,6 @@ def export(
         step: Optimizer steps taken.
         metrics: Final metrics for the card.
     """
-    shutil.copytree(manifest.tokenizer_dir, out_dir / "tokenizer", dirs_exist_ok=True)
     for name in model.networks():
         # Tokenizer first, so the model's own config.json is the one that stays.
         shutil.copytree(manifest.tokenizer_dir, out_dir / name, dirs_exist_ok=True)

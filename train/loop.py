@@ -18,6 +18,7 @@ import contextlib
 import functools
 import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -189,6 +190,9 @@ def _train(
             remove_outputs(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / RUN_CONFIG).write_text(json.dumps(resolved, indent=2) + "\n", encoding="utf-8")
+        # Now, not at the export: a checkpoint of a run that is still going, or was stopped, is
+        # then usable (electra-eval RUN/checkpoints/step-N) wherever --data was relative to.
+        shutil.copytree(manifest.tokenizer_dir, out / "tokenizer", dirs_exist_ok=True)
     monitor = Monitor(out, cfg.max_steps, start, f"{cfg.objective}-{cfg.model_size}", enabled=ddp.main)
     if resume:
         changed = [k for k in resolved if k not in ARCHITECTURE and saved["config"].get(k) != resolved[k]]
