@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from tqdm import tqdm
 
+from electra_data.argv import OneValueCommand
 from electra_data.console import fail
 from electra_data.downstream.finetune import (
     Encoder, FinetuneConfig, encode, find_encoder, finetune, predictions,
@@ -83,7 +84,7 @@ def compare(models: list[Path], task: Task, cfg: FinetuneConfig, seeds: list[int
     return entries
 
 
-@app.command()
+@app.command(cls=OneValueCommand)
 def main(
     models: Annotated[list[Path], typer.Argument(
         help="Run directories of electra-train (their discriminator/, or mlm/), their checkpoints "

@@ -4,16 +4,20 @@ Pure functions over the words (``sys.argv`` after the command) and the click par
 ``electra_data.cli``: the files an unquoted glob expands to after ``--input`` are all inputs
 (``spread_inputs``); a word no option takes is an error naming the closest known option
 (``unknown_args_message``); an option given twice with different values (``repeated_option``),
-or one that the others make moot (``moot_options``), is refused by name.
+or one that the others make moot (``moot_options``), is refused by name. ``OneValueCommand``
+brings the rule on repeated options to every command (``electra-train`` and ``electra-eval`` too).
 """
 
 from __future__ import annotations
 
 import difflib
 
+from typer.core import TyperCommand
+
+from electra_data.console import fail
 from electra_data.inputs import NAMED_CORPORA
 
-__all__ = ["moot_options", "repeated_option", "spread_inputs", "unknown_args_message"]
+__all__ = ["OneValueCommand", "moot_options", "repeated_option", "spread_inputs", "unknown_args_message"]
 
 
 def _opens(arg: str) -> tuple[str | None, bool]:
@@ -101,6 +105,16 @@ def repeated_option(args: list[str], params) -> str | None:
         return f"{first} is given twice ({value}, then {other}), and only the last would be used: give it once"
     return None
 
+
+
+class OneValueCommand(TyperCommand):
+    """A command whose options that take one value may be given once (or again with the same
+    value): click would silently keep the last (``--max-steps 2 ... --max-steps 5``)."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing and (twice := repeated_option(args, self.get_params(ctx))):
+            fail(twice)
+        return super().parse_args(ctx, args)
 
 # Options that others make moot, by parameter name: given with them, they would be silently ignored.
 _VOCAB_TRAINING = ("vocab_size", "cased", "vocab_sample_docs", "vocab_sample_mb")

@@ -61,10 +61,9 @@ if _AS_COMMAND:
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
-from typer.core import TyperCommand  # noqa: E402
 
 from electra_data import fsio  # noqa: E402
-from electra_data.argv import moot_options, repeated_option, spread_inputs, unknown_args_message  # noqa: E402
+from electra_data.argv import OneValueCommand, moot_options, spread_inputs, unknown_args_message  # noqa: E402
 from electra_data.console import fail, interruptible, stderr, stop, warn, worker_log  # noqa: E402
 from electra_data.errors import UserError, user_error_text, without_beam_step  # noqa: E402
 from electra_data.pipelines.workdir import default_work_dir  # noqa: E402 - light: fsio and errors only
@@ -106,15 +105,9 @@ def user_error_message(exc: BaseException) -> str | None:
     return None
 
 
-class _Command(TyperCommand):
+class _Command(OneValueCommand):
     """A command that a signal stops with one line, wherever it is: the line says what the run
-    left (``Interruption.left``), and the status is 128 + the signal's number. An option that
-    takes one value may be given once."""
-
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
-        if not ctx.resilient_parsing and (twice := repeated_option(args, self.get_params(ctx))):
-            fail(twice)
-        return super().parse_args(ctx, args)
+    left (``Interruption.left``), and the status is 128 + the signal's number."""
 
     def invoke(self, ctx):
         interruption = None

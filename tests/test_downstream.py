@@ -269,6 +269,8 @@ def test_cli_compares_model_control_and_baseline(tiny_model, tmp_path):
     ("bad_option", "--epochs must be >= 1"),
     ("bad_task", "--task must be one of"),
     ("out_under_a_file", "is not a writable directory"),
+    ("seeds_twice", "--seeds is given twice (1, then 3), and only the last would be used"),
+    ("control_and_no_control", "--no-control and --control are both given"),
 ])
 def test_cli_bad_input_is_one_message_and_exit_1(tiny_model, tmp_path, case, message):
     model = tmp_path / "model"
@@ -289,6 +291,10 @@ def test_cli_bad_input_is_one_message_and_exit_1(tiny_model, tmp_path, case, mes
         extra = ["--epochs", "0"]
     elif case == "bad_task":
         extra = ["--task", "ranking"]
+    elif case == "seeds_twice":
+        extra = ["--seeds", "1", "--epochs", "1", "--seeds", "3"]
+    elif case == "control_and_no_control":
+        extra = ["--no-control", "--control"]
     out = tmp_path / "eval"
     if case == "out_under_a_file":  # caught before any fine-tuning, nothing created
         (tmp_path / "file").write_text("mine")

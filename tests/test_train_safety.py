@@ -205,15 +205,16 @@ def test_misspelt_options_are_named_with_the_closest_one(train_shard_dir, tmp_pa
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("twice, named", [
-    (["--max-steps", "2", "--max-steps", "5"], "--max-steps"),
-    (["--max-steps=2", "--max-steps", "5"], "--max-steps"),
-    (["--resume", "--no-resume"], "--resume/--no-resume"),
-    (["--out", "elsewhere"], "--out"),
+@pytest.mark.parametrize("twice, message", [
+    (["--max-steps", "2", "--max-steps", "5"], "--max-steps is given twice (2, then 5), and only the last would be used"),
+    (["--max-steps=2", "--max-steps", "5"], "--max-steps is given twice (2, then 5)"),
+    (["--resume", "--no-resume"], "--resume and --no-resume are both given"),
+    (["--out", "elsewhere"], "--out is given twice"),
 ])
-def test_an_option_given_twice_is_refused(train_shard_dir, tmp_path, twice, named):
+def test_an_option_given_twice_is_refused(train_shard_dir, tmp_path, twice, message):
     result = invoke("--data", train_shard_dir, "--out", tmp_path / "out", *twice)
-    one_clear_line(result, 1, f"error: {named} is given twice: give it once")
+    one_clear_line(result, 1, f"error: {message}")
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_option_value_that_looks_like_an_option_is_a_value(train_shard_dir, tmp_path, monkeypatch):

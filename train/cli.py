@@ -33,8 +33,8 @@ from pathlib import Path  # noqa: E402
 from typing import Annotated  # noqa: E402
 
 import typer  # noqa: E402
-from typer.core import TyperCommand  # noqa: E402
 
+from electra_data.argv import OneValueCommand  # noqa: E402
 from electra_data.console import fail, interruptible, stop, warn  # noqa: E402
 from electra_data.train.config import ATTENTION_INITS, DEVICES, OBJECTIVES, PRECISIONS, SHARING, SIZES, TrainConfig  # noqa: E402
 from electra_data.train.interrupt import Interrupted  # noqa: E402
@@ -45,35 +45,7 @@ __all__ = ["app", "train"]
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
-class _Command(TyperCommand):
-    """electra-train's command: an option given twice is refused, where click would silently
-    take the last value (``--max-steps 2 ... --max-steps 5``)."""
-
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
-        if not ctx.resilient_parsing:
-            _refuse_repeated_options(self.params, args)
-        return super().parse_args(ctx, args)
-
-
-def _refuse_repeated_options(params, args: list[str]) -> None:
-    by_name = {name: param for param in params for name in (*param.opts, *param.secondary_opts)}
-    seen, words = set(), iter(args)
-    for word in words:
-        if word == "--":
-            return
-        name, inline, _ = word.partition("=")
-        param = by_name.get(name)
-        if param is None:
-            continue  # a value, or an unknown option that click names itself
-        if param.name in seen:
-            fail(f"{'/'.join((*param.opts, *param.secondary_opts))} is given twice: give it once "
-                 "(the last would silently win)")
-        seen.add(param.name)
-        if not param.is_flag and not inline:
-            next(words, None)  # its value, whatever it looks like
-
-
-@app.command(cls=_Command)
+@app.command(cls=OneValueCommand)
 def train(
     ctx: typer.Context,
     data: Annotated[
