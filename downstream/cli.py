@@ -9,24 +9,29 @@ Example::
 
 from __future__ import annotations
 
-import os
-import time
-from pathlib import Path
-from typing import Annotated, Optional
+from electra_data import startup
 
-import typer
-from rich.console import Console
-from tqdm import tqdm
+startup.guard("electra-eval")  # before torch and transformers load: a Ctrl-C meanwhile is one line
 
-from electra_data.argv import OneValueCommand
-from electra_data.console import fail
-from electra_data.downstream.finetune import (
+import os  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Annotated, Optional  # noqa: E402
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from electra_data.argv import OneValueCommand  # noqa: E402
+from electra_data.console import fail, stop  # noqa: E402
+from electra_data.downstream.finetune import (  # noqa: E402
     Encoder, FinetuneConfig, encode, find_encoder, finetune, predictions,
 )
-from electra_data.downstream.report import OUTPUTS, Entry, results_json, write_outputs
-from electra_data.downstream.scores import bag_of_words, metric_names, score
-from electra_data.downstream.tasks import TASK_KINDS, Task, load_task
-from electra_data.errors import UserError
+from electra_data.downstream.report import OUTPUTS, Entry, results_json, write_outputs  # noqa: E402
+from electra_data.downstream.scores import bag_of_words, metric_names, score  # noqa: E402
+from electra_data.downstream.tasks import TASK_KINDS, Task, load_task  # noqa: E402
+from electra_data.errors import UserError  # noqa: E402
 
 __all__ = ["app", "compare"]
 
@@ -111,6 +116,7 @@ def main(
     overwrite: Annotated[bool, typer.Option(help="Replace the results of an earlier electra-eval in --out.")] = False,
 ) -> None:
     """Fine-tune each MODEL on --train, score it on --test, and compare with controls."""
+    startup.release()  # from here a Ctrl-C stops the fine-tuning (KeyboardInterrupt below)
     try:
         cfg = FinetuneConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                              layerwise_lr_decay=layerwise_lr_decay, warmup_fraction=warmup_fraction,
@@ -149,7 +155,7 @@ def main(
         fail(str(e))
     except OSError as e:
         fail(f"cannot write the results to {out}: {e.strerror or e}")
-    except KeyboardInterrupt:
-        fail("interrupted: no results written")
+    except KeyboardInterrupt:  # results are written whole at the end, or not at all
+        stop("interrupted: no results written", signal.SIGINT)
     Console().print(table, markup=False, highlight=False)
     typer.echo(f"results in {out}/: {', '.join(OUTPUTS)}")

@@ -22,40 +22,22 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from electra_data import startup
+
 # Started as the `electra-data` command (not imported by another program, whose handlers stay)
-_AS_COMMAND = bool(sys.argv) and os.path.basename(sys.argv[0]) == "electra-data"
-
-
-def _exit_with(line: bytes):
-    """A handler that prints ``line`` and ends the process as the signal would (128 + its number)."""
-
-    def handler(signum, frame) -> None:
-        with contextlib.suppress(Exception):  # what the command printed, before the line
-            sys.stdout.flush()
-        os.write(2, line)
-        os._exit(128 + signum)
-
-    return handler
-
-
-# Outside the command's own handling (``_Command.invoke``), a signal still ends it with one line,
-# not a traceback of the import it broke, a silent exit, or a death without a word: while Python
-# imports what the command needs (a second or more on a busy machine), and once it has finished.
-_while_starting = _exit_with(b"interrupted before the run started: nothing was written\n")
-_while_exiting = _exit_with(b"interrupted as the command exited: what it printed stands\n")
+_AS_COMMAND = startup.guard("electra-data")
+# Once the command has finished, a signal still ends it with one line, not a death without a word.
+_while_exiting = startup.exit_with(b"interrupted as the command exited: what it printed stands\n")
 
 
 def _ignore_signals() -> None:
     """Python's last steps (freeing the modules) run with the default handlers, which would kill
     the process without a word: ignored then, a signal leaves the command's status as it is."""
-    for signum in _SIGNALS:
+    for signum in startup.SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
 
 
 if _AS_COMMAND:
-    for _signum in _SIGNALS:
-        signal.signal(_signum, _while_starting)  # before the imports that take the time
     atexit.register(_ignore_signals)  # registered first: runs last
 
 import typer  # noqa: E402
@@ -120,7 +102,7 @@ class _Command(OneValueCommand):
             stop(interruption.left() if interruption.left else "interrupted: nothing was written", interruption.signal)
         finally:
             if _AS_COMMAND:
-                for signum in _SIGNALS:
+                for signum in startup.SIGNALS:
                     signal.signal(signum, _while_exiting)
 
 

@@ -324,3 +324,16 @@ def test_text_pairs_are_encoded_as_two_segments(tiny_model, tmp_path):
     encoded = encode(task.train, find_encoder(tiny_model).tokenizer, 128, regression=False)
     for ids, types in zip(encoded.input_ids, encoded.token_type_ids):
         assert types[0] == 0 and types[-1] == 1 and len(ids) == len(types)
+
+
+def test_ctrl_c_while_fine_tuning_is_one_line_exit_130_and_no_results(tiny_model, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("electra_data.downstream.cli.compare", interrupted)
+    out = tmp_path / "eval"
+    result = runner.invoke(app, [str(tiny_model), "--train", str(POLARITY / "test.tsv.gz"), "--test",
+                                 str(POLARITY / "test.tsv.gz"), "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    assert result.output.strip() == "interrupted: no results written" and "Traceback" not in result.output
+    assert not out.exists()

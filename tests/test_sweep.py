@@ -84,8 +84,8 @@ class Case:
 
     Attributes:
         id: The test id.
-        argv: The command: ``build``/``vocab``/``verify``/``inspect`` (electra-data) or ``train``
-            (electra-train) and its words; ``<r>`` is the case's directory.
+        argv: The command: ``build``/``vocab``/``verify``/``inspect`` (electra-data), ``train``
+            (electra-train) or ``eval`` (electra-eval) and its words; ``<r>`` is the case's directory.
         status: The exit status expected.
         message: A regex the error line must match (whitespace collapsed); ``<r>`` as in argv.
         setup: Steps ``(root, given) -> None`` that make the case's files before the command runs.
@@ -566,6 +566,8 @@ SIGNALS = [
     Case("signal-sigterm-to-vocab-while-it-starts", "vocab --corpus books --input <r>/in/book.txt --out <r>/out --vocab-size 300", 143, r"^interrupted",
          setup=(book(),), interrupt=(S_TERM, "1.0"), slow=True),
     Case("signal-sigint-while-train-starts", f"{TRAIN} --data <r>/data --out <r>/out", 130, r"interrupt", setup=(dataset(),), interrupt=(S_INT, "0.3"), slow=True),
+    Case("signal-sigint-while-eval-starts", "eval <r>/model --train <r>/in/train.tsv --test <r>/in/train.tsv --out <r>/out", 130,
+         r"^interrupted(:| before the run started:) no(thing was written| results written)", interrupt=(S_INT, "0.3")),
     Case("signal-sigterm-during-training", train("--data <r>/data --out <r>/out", max_steps=1000), 143, r"continue with --resume|start again|nothing was written",
          setup=(dataset(),), interrupt=(S_TERM, "step"), leaves=("out",), slow=True),
 ]
@@ -592,6 +594,8 @@ def _command(argv: str, root: Path) -> list[str]:
     words = [w.replace("<r>", str(root)) for w in shlex.split(argv)]
     if words[0] == "train":
         return [str(BIN / "electra-train"), *words[1:]]
+    if words[0] == "eval":
+        return [str(BIN / "electra-eval"), *words[1:]]
     return [str(BIN / "electra-data"), *words]
 
 

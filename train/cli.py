@@ -9,25 +9,14 @@ Data-parallel on N processes: ``torchrun --nproc-per-node N $(which electra-trai
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
+from electra_data import startup
 
-
-def _while_starting(signum, frame) -> None:
-    os.write(2, b"interrupted before the run started: nothing was written\n")
-    os._exit(128 + signum)
-
-
-# Started as the electra-train command (as electra-data does): a signal while Python still
-# imports what the command needs ends it with one line, not a traceback of the import it broke.
-# train() puts the defaults back before its own handling takes over; a program that imports this
-# module keeps its own handlers.
-if os.path.basename(sys.argv[0]) == "electra-train":
-    for _signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(_signum, _while_starting)
+# Started as the electra-train command: a signal while Python still imports what the command
+# needs ends it with one line; train() puts the defaults back before its own handling takes over.
+startup.guard("electra-train")
 
 import dataclasses  # noqa: E402
+import signal  # noqa: E402
 import re  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Annotated  # noqa: E402
@@ -134,9 +123,7 @@ def train(
 ) -> None:
     """Pre-train an ELECTRA generator and discriminator, then export them for from_pretrained."""
     _refuse_ignored_options(ctx, objective, eval_batches, init_from)
-    for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
-        if signal.getsignal(signum) is _while_starting:  # its line is wrong once the command runs
-            signal.signal(signum, default)
+    startup.release()
     # From here a signal stops the run wherever it is (importing torch alone takes seconds) and
     # the command ends with one line naming what is left to --resume from.
     with interruptible() as interruption:
