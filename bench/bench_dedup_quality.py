@@ -46,7 +46,8 @@ from electra_data.documents import Document
 from electra_data.pipelines.dedup import ExactDedup, NearDedup
 from electra_data.pipelines.plan import UNIT_BYTES
 from electra_data.pipelines.read import write_unit
-from electra_data.wiki import iter_pages, page_drop_reason
+from electra_data.articles import page_drop_reason
+from electra_data.wiki import iter_pages
 from electra_data.wikitext import wikitext_to_text
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -41,7 +41,8 @@ NEAR = dict(threshold=0.8, **ARGS)  # what the units' band runs are written with
 
 def load_texts() -> list[tuple[str, str]]:
     """(key, text) of the documents: extracted wiki sample articles, all books, all kernel docs."""
-    from electra_data.wiki import iter_pages, page_drop_reason
+    from electra_data.articles import page_drop_reason
+    from electra_data.wiki import iter_pages
     from electra_data.wikitext import wikitext_to_text
 
     docs = [

@@ -36,7 +36,11 @@ from pathlib import Path
 
 import mwparserfromhell
 
-from electra_data.wiki import iter_pages, iter_pages_in_range, page_drop_reason, stream_ranges, write_multistream
+from electra_data.articles import page_drop_reason
+
+from electra_data.multistream import stream_ranges, write_multistream
+
+from electra_data.wiki import iter_pages, iter_pages_in_range
 from electra_data.wikitext import wikitext_to_text
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -40,7 +40,8 @@ MAX_LEN = 128
 
 def load_documents() -> list[str]:
     from electra_data.clean import clean_text
-    from electra_data.wiki import iter_pages, page_drop_reason
+    from electra_data.articles import page_drop_reason
+    from electra_data.wiki import iter_pages
     from electra_data.wikitext import wikitext_to_text
 
     dump = next((ROOT / "sample_data" / "wikipedia").glob("*.bz2"))

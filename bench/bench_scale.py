@@ -87,7 +87,8 @@ class Excerpt:
 
 
 def load_excerpt() -> Excerpt:
-    from electra_data.wiki import iter_pages, page_drop_reason
+    from electra_data.articles import page_drop_reason
+    from electra_data.wiki import iter_pages
 
     xml = bz2.open(DUMP).read().decode("utf-8")
     matches = list(_PAGE.finditer(xml))
@@ -140,7 +141,7 @@ def article_wikitext_bytes(excerpt: Excerpt, pages: list[str]) -> int:
 
 def make_dump(excerpt: Excerpt, scale: int, cache: Path) -> tuple[Path, dict]:
     """The dump of ``scale`` copies (cached: made once per cache directory), and its sizes."""
-    from electra_data.wiki import write_multistream
+    from electra_data.multistream import write_multistream
 
     dump = cache / f"enwiki-scale{scale}-pages-articles-multistream.xml.bz2"
     facts = cache / f"scale{scale}.json"
@@ -177,7 +178,8 @@ def self_check(excerpt: Excerpt) -> float:
     the largest well below 0.8), and that copies stay articles with about as much text.
     """
     from electra_data.dedup import exact_jaccard, shingle_set
-    from electra_data.wiki import Page, page_drop_reason
+    from electra_data.articles import page_drop_reason
+    from electra_data.wiki import Page
     from electra_data.wikitext import wikitext_to_text
 
     copies = [copy_pages(excerpt, c) for c in range(3)]

@@ -4,7 +4,9 @@ Dumps are tens of gigabytes, so pages are read with ``iterparse`` and every fini
 element is cleared together with the root's children: memory stays flat however long the dump
 is. Tags are matched by local name, because export schemas 0.9, 0.10 and 0.11 carry different
 ``xmlns`` URIs and the page structure is the same in all of them. ``bz2.BZ2File`` reads every
-stream of a multistream dump in sequence, so both dump layouts need no special handling here.
+stream of a multistream dump in sequence, so both dump layouts need no special handling here;
+``iter_pages_in_range`` reads a range of streams on its own (``multistream`` finds the ranges).
+Which pages are articles worth keeping is ``articles.page_drop_reason``.
 """
 
 from __future__ import annotations
@@ -28,12 +30,7 @@ __all__ = [
     "is_export",
     "is_dump",
     "iter_pages",
-    "page_drop_reason",
-    "DISAMBIGUATION_TEMPLATES",
-    "multistream_index",
-    "stream_ranges",
     "iter_pages_in_range",
-    "write_multistream",
 ]
 
 
@@ -403,41 +400,6 @@ def iter_pages(
             meter.finish(fsio.size(path))
 
 
-def multistream_index(dump: str) -> str | None:
-    """The index that Wikimedia publishes beside a multistream dump, if it is there.
-
-    ``X-pages-articles-multistream.xml.bz2`` -> ``X-pages-articles-multistream-index.txt.bz2``.
-    """
-    if not dump.endswith("multistream.xml.bz2"):
-        return None
-    index = dump[: -len(".xml.bz2")] + "-index.txt.bz2"
-    return index if fsio.exists(index) else None
-
-
-def stream_ranges(index: str, dump_size: int) -> list[tuple[int, int]]:
-    """Byte ranges ``[start, end)`` of the dump's bz2 streams that hold pages.
-
-    Each index line is ``offset:page_id:title``; every distinct offset starts a stream of (up to
-    100) pages, which decompresses on its own. The last range runs to the end of the file and so
-    also holds the ``</mediawiki>`` footer stream.
-
-    Raises:
-        CorpusError: if the index is unreadable or a line has no integer offset.
-    """
-    offsets: set[int] = set()
-    try:
-        with bz2.open(fsio.read_stream(index), "rt", encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
-                head = line.split(":", 1)[0]
-                if not head.isdigit():
-                    raise CorpusError(f"{index}: line {number} is not offset:page_id:title; re-download the index")
-                offsets.add(int(head))
-    except (EOFError, OSError, UnicodeDecodeError) as err:
-        raise CorpusError(f"{index}: unreadable multistream index ({err}); re-download it") from None
-    starts = sorted(offsets)
-    return list(zip(starts, [*starts[1:], dump_size]))
-
-
 def iter_pages_in_range(
     path: str,
     start: int,
@@ -479,84 +441,3 @@ def iter_pages_in_range(
     chunks = ((xml[i : i + _CHUNK], size * min(i + _CHUNK, len(xml)) // len(xml)) for i in range(0, len(xml), _CHUNK))
     yield from _parse_pages(meter.follow(chunks), where, skip=skip_bad_pages, wrapped=True, decompressed=True)
     meter.finish(size)
-
-
-def write_multistream(xml: bytes, dump: str, *, pages_per_stream: int = 100) -> str:
-    """Re-pack an export (decompressed XML) in Wikimedia's multistream layout; returns the index path.
-
-    The layout: one bz2 stream for everything before the first ``<page>``, one per
-    ``pages_per_stream`` pages, one for the ``</mediawiki>`` footer, and a trailing empty stream;
-    the index (``...-index.txt.bz2``) lists ``offset:page_id:title`` for every page. A dump
-    without multistream layout can so be read in parallel.
-    """
-    starts = [m.start() for m in re.finditer(rb"<page>", xml)]
-    if not starts:
-        raise CorpusError(f"{dump}: no <page> to re-pack")
-    starts = [xml.rindex(b"\n", 0, s) + 1 for s in starts]  # keep each page's indentation
-    footer = xml.rindex(b"</mediawiki>")
-    cuts = [0, *starts[::pages_per_stream], footer]
-    pieces = [xml[a:b] for a, b in zip(cuts, cuts[1:])] + [xml[footer:], b""]
-    index, offset = [], 0
-    with open(dump, "wb") as out:
-        for piece in pieces:
-            for page in re.finditer(rb"<title>(.*?)</title>\s*<ns>-?\d+</ns>\s*<id>(\d+)</id>", piece):
-                index.append(f"{offset}:{int(page.group(2))}:{page.group(1).decode('utf-8')}\n")
-            data = bz2.compress(piece)
-            out.write(data)
-            offset += len(data)
-    index_path = dump[: -len(".xml.bz2")] + "-index.txt.bz2"
-    with open(index_path, "wb") as out:
-        out.write(bz2.compress("".join(index).encode("utf-8")))
-    return index_path
-
-
-# Lower-cased, space-normalised names of the templates that mark a page as a disambiguation or
-# set-index page on English Wikipedia (including the redirects editors actually use). Set-index
-# and name pages are lists of links with one-line glosses, as poor for pre-training as dab pages.
-DISAMBIGUATION_TEMPLATES = frozenset(
-    (
-        "disambiguation", "disambig", "disamb", "dab", "dis", "disambiguation page", "hndis",
-        "geodis", "schooldis", "numberdis", "roaddis", "hospitaldis", "mathdab", "mil-unit-dis",
-        "letter-numbercombdisambig", "human name disambiguation", "place name disambiguation",
-        "species latin name disambiguation", "airport disambiguation", "call sign disambiguation",
-        "set index", "set index article", "sia", "surname", "given name", "ship index",
-        "shipindex", "mountain index", "lake index", "road index", "sport index",
-        "molecular formula index", "chemistry index", "plant common name",
-    )
-)
-
-# A template's name: what follows "{{" up to the first "|" or "}}".
-_TEMPLATE_NAME = re.compile(r"\{\{\s*([^{}|<>\[\]\n]+?)\s*(?:\||\}\})")
-_REDIRECT = re.compile(r"\s*#redirect\b", re.IGNORECASE)
-
-
-def _is_disambiguation(text: str) -> bool:
-    for match in _TEMPLATE_NAME.finditer(text):
-        name = " ".join(match.group(1).replace("_", " ").split()).lower()
-        name = name.removeprefix("template:").strip()
-        # "... disambiguation" names the page type; {{disambiguation needed}} tags an article.
-        if name in DISAMBIGUATION_TEMPLATES or name.endswith(" disambiguation"):
-            return True
-    return False
-
-
-def page_drop_reason(page: Page, keep_disambiguation: bool = False) -> str | None:
-    """Say why a page is not an article worth keeping, or return None to keep it.
-
-    Args:
-        page: The page to judge.
-        keep_disambiguation: Keep disambiguation and set-index pages (default False).
-
-    Returns:
-        ``"not_main_namespace"``, ``"redirect"`` (the ``<redirect>`` flag, or text that starts
-        with ``#REDIRECT`` in any case, which older dumps carry without the flag),
-        ``"disambiguation"`` (a template from :data:`DISAMBIGUATION_TEMPLATES`, or any template
-        whose name ends in " disambiguation"), or None.
-    """
-    if page.ns != 0:
-        return "not_main_namespace"
-    if page.redirect or _REDIRECT.match(page.text):
-        return "redirect"
-    if not keep_disambiguation and _is_disambiguation(page.text):
-        return "disambiguation"
-    return None

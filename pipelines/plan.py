@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from electra_data import fsio
 from electra_data.inputs import relative_names
-from electra_data.wiki import multistream_index, stream_ranges
+from electra_data.multistream import multistream_index, stream_ranges
 
 __all__ = ["ReadItem", "Plan", "plan_build"]
 

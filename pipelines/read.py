@@ -36,7 +36,8 @@ from electra_data.documents import Document, Rejected
 from electra_data.domain import BadRecord, infer_format, iter_documents
 from electra_data.errors import CorpusError
 from electra_data.progress import ItemProgress
-from electra_data.wiki import BadPage, iter_pages, iter_pages_in_range, page_drop_reason
+from electra_data.articles import page_drop_reason
+from electra_data.wiki import BadPage, iter_pages, iter_pages_in_range
 from electra_data.wikitext import wikitext_to_text
 from electra_data.pipelines import workdir
 from electra_data.pipelines.metrics import REJECTED, count_drop, stage_timer

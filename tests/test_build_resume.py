@@ -20,7 +20,7 @@ from electra_data.pipelines import tokenize as tokenize_module
 from electra_data.pipelines.build import run_build
 from electra_data.pipelines.plan import plan_build
 from electra_data.pipelines.workdir import default_work_dir
-from electra_data.wiki import write_multistream
+from electra_data.multistream import write_multistream
 from corpus_text import WIKI_DUMP
 
 BOOKS = Path(__file__).resolve().parents[1] / "sample_data" / "books"

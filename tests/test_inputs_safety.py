@@ -17,7 +17,8 @@ from electra_data.domain import BadRecord, iter_documents
 from electra_data.errors import CorpusError, UserError
 from electra_data.inputs import corpus_sources, relative_names, resolve
 from electra_data.pipelines.build import run_build
-from electra_data.wiki import is_dump, iter_pages, write_multistream
+from electra_data.multistream import write_multistream
+from electra_data.wiki import is_dump, iter_pages
 from corpus_text import BOOKS, WIKI_DUMP
 from spilled import read_inputs
 

@@ -10,7 +10,8 @@ from electra_data.errors import CorpusError, UserError
 from electra_data.inputs import expand, resolve
 from electra_data.pipelines.build import run_build
 from electra_data.pipelines.plan import plan_build
-from electra_data.wiki import iter_pages, iter_pages_in_range, multistream_index, stream_ranges, write_multistream
+from electra_data.multistream import multistream_index, stream_ranges, write_multistream
+from electra_data.wiki import iter_pages, iter_pages_in_range
 from corpus_text import WIKI_DUMP
 from spilled import read_inputs
 

@@ -10,7 +10,9 @@ import pytest
 
 from electra_data.errors import CorpusError
 from electra_data import wiki
-from electra_data.wiki import BadPage, Page, iter_pages, iter_pages_in_range, page_drop_reason, stream_ranges, write_multistream
+from electra_data.articles import page_drop_reason
+from electra_data.multistream import stream_ranges, write_multistream
+from electra_data.wiki import BadPage, Page, iter_pages, iter_pages_in_range
 
 _NAME = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 _MULTISTREAM = "enwiki-shortened-p10p30302-multistream.xml.bz2"

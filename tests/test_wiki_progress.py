@@ -7,7 +7,8 @@ from corpus_text import WIKI_DUMP
 
 from electra_data import wiki
 from electra_data.errors import CorpusError
-from electra_data.wiki import BadPage, iter_pages, iter_pages_in_range, multistream_index, stream_ranges, write_multistream
+from electra_data.multistream import multistream_index, stream_ranges, write_multistream
+from electra_data.wiki import BadPage, iter_pages, iter_pages_in_range
 
 MB = 1 << 20
 

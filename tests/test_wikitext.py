@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from electra_data.wiki import iter_pages, page_drop_reason
+from electra_data.articles import page_drop_reason
+
+from electra_data.wiki import iter_pages
 from electra_data.wiki_templates import TEMPLATES
 from electra_data.wikitext import MATH_PLACEHOLDER, wikitext_to_text
 
