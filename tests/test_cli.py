@@ -114,3 +114,14 @@ def test_vocab_without_mask_token_is_named(tmp_path):
     result = _invoke("build", "--vocab", str(vocab), "--out", str(tmp_path / "o"))
     assert result.exit_code == 1
     assert "[MASK]" in result.output
+
+
+def test_the_checkout_entry_runs_all_three_commands_with_their_rules():
+    """``python cli.py`` (no install) has data, train and eval, each refusing a repeated option."""
+    spec = importlib.util.spec_from_file_location("checkout_cli", ROOT / "cli.py")
+    checkout = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checkout)
+    for command, option in (("train", "--max-steps"), ("eval", "--seeds")):
+        result = CliRunner().invoke(checkout.app, [command, option, "2", option, "3"])
+        assert result.exit_code == 1, result.output
+        assert f"{option} is given twice (2, then 3)" in result.output and result.exception.__class__ is SystemExit
