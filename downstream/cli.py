@@ -68,13 +68,16 @@ def compare(models: list[Path], task: Task, cfg: FinetuneConfig, seeds: list[int
         UserError: If a model cannot be loaded (checked for all before any training).
     """
     encoders = [find_encoder(path) for path in models]
-    jobs = [(e, True, Entry(e.name, "pretrained", str(e.directory))) for e in encoders]
+    def entry(name: str, kind: str, e: Encoder) -> Entry:  # with the rates this width trains at
+        width = e.config.hidden_size
+        return Entry(name, kind, str(e.directory), cfg.learning_rate_for(width), cfg.layerwise_lr_decay_for(width))
+
+    jobs = [(e, True, entry(e.name, "pretrained", e)) for e in encoders]
     if control:
         controls: dict[str, Encoder] = {}
         for e in encoders:
             controls.setdefault(e.control_key(), e)
-        jobs += [(e, False, Entry(f"random init ({e.shape()})", "random_init", str(e.directory)))
-                 for e in controls.values()]
+        jobs += [(e, False, entry(f"random init ({e.shape()})", "random_init", e)) for e in controls.values()]
     steps = -(-len(task.train) // cfg.batch_size) * cfg.epochs * len(seeds) * len(jobs)
     # disable=None: a bar on a terminal, nothing in a log file
     with tqdm(total=steps, unit="step", dynamic_ncols=True, disable=None) as bar:
@@ -85,7 +88,7 @@ def compare(models: list[Path], task: Task, cfg: FinetuneConfig, seeds: list[int
         start = time.perf_counter()
         name, predicted = bag_of_words(task)
         runs = {**score(task, predicted, task.test.labels), "seconds": round(time.perf_counter() - start, 1)}
-        entries.append(Entry(name, "bag_of_words", None, [{"seed": None, **runs}]))
+        entries.append(Entry(name, "bag_of_words", runs=[{"seed": None, **runs}]))
     return entries
 
 
@@ -107,8 +110,8 @@ def main(
     train_size: Annotated[Optional[int], typer.Option(help="Fine-tune on this many training examples (a fixed random subset).")] = None,
     max_seq_length: Annotated[int, typer.Option(help="Truncate examples to this many tokens.")] = 128,
     batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 32,
-    learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate [default: the ELECTRA paper's for the width: 3e-4 up to 256 hidden, 1e-4 up to 768, else 5e-5].")] = None,
-    layerwise_lr_decay: Annotated[float, typer.Option(help="Each layer down trains at this times the rate of the one above.")] = 0.8,
+    learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate [default: by width: 1e-3 up to 128 hidden units (measured), then the ELECTRA paper's: 3e-4 up to 256, 1e-4 up to 768, else 5e-5].")] = None,
+    layerwise_lr_decay: Annotated[Optional[float], typer.Option(help="Each layer down trains at this times the rate of the one above [default: 1.0 (none) up to 128 hidden units (measured), else the paper's 0.8].")] = None,
     warmup_fraction: Annotated[float, typer.Option(help="Share of the steps with a linear warmup.")] = 0.1,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (not on biases and LayerNorm).")] = 0.01,
     control: Annotated[bool, typer.Option(help="Also fine-tune the same network with random weights.")] = True,

@@ -26,12 +26,16 @@ class Entry:
         name: What the table calls it (the MODEL argument for an encoder).
         kind: ``pretrained``, ``random_init`` or ``bag_of_words``.
         model: The directory the weights (or the control's shape) came from.
+        learning_rate: The peak rate it was fine-tuned at (None for the baseline).
+        layerwise_lr_decay: Its layer-wise decay (None for the baseline).
         runs: ``{"seed": s, <metric>: value, ..., "seconds": t}`` per seed.
     """
 
     name: str
     kind: str
     model: str | None = None
+    learning_rate: float | None = None
+    layerwise_lr_decay: float | None = None
     runs: list[dict] = field(default_factory=list)
 
 

@@ -174,10 +174,12 @@ def test_layer_depths_follow_the_electra_reference():
     assert sum(len(g["params"]) for g in groups) == len(params)
 
 
-def test_learning_rate_defaults_to_the_papers_for_the_width():
+def test_rates_default_by_width_measured_for_tiny_then_the_papers():
     cfg = FinetuneConfig()
-    assert [cfg.learning_rate_for(h) for h in (128, 256, 768, 1024)] == [3e-4, 3e-4, 1e-4, 5e-5]
-    assert FinetuneConfig(learning_rate=1e-3).learning_rate_for(1024) == 1e-3
+    assert [cfg.learning_rate_for(h) for h in (32, 128, 256, 768, 1024)] == [1e-3, 1e-3, 3e-4, 1e-4, 5e-5]
+    assert [cfg.layerwise_lr_decay_for(h) for h in (32, 128, 256, 768, 1024)] == [1.0, 1.0, 0.8, 0.8, 0.8]
+    given = FinetuneConfig(learning_rate=2e-3, layerwise_lr_decay=0.9)
+    assert given.learning_rate_for(1024) == 2e-3 and given.layerwise_lr_decay_for(128) == 0.9
     with pytest.raises(ValueError, match="--layerwise-lr-decay"):
         FinetuneConfig(layerwise_lr_decay=0)
 
@@ -231,7 +233,7 @@ def test_scores_and_bag_of_words_baseline():
 
 
 def test_summary_and_table_show_mean_and_spread():
-    entry = Entry("runs/x", "pretrained", "runs/x/discriminator",
+    entry = Entry("runs/x", "pretrained", "runs/x/discriminator", runs=
                   [{"seed": 0, "accuracy": 0.70, "macro_f1": 0.6}, {"seed": 1, "accuracy": 0.80, "macro_f1": 0.8}])
     assert summary(entry, ("accuracy",))["accuracy"] == {"mean": pytest.approx(0.75), "std": pytest.approx(0.0707, abs=1e-4)}
     record = results_json({"kind": "classification", "train": "a.tsv", "test": "b.tsv", "test_examples": 2,
@@ -252,7 +254,9 @@ def test_cli_compares_model_control_and_baseline(tiny_model, tmp_path):
     assert kinds == ["pretrained", "random_init", "bag_of_words"]
     assert [r["seed"] for r in record["models"][0]["runs"]] == [0, 1]
     assert record["task"]["train_examples"] == 96 and record["task"]["classes"] == ["negative", "positive"]
-    assert record["config"]["layerwise_lr_decay"] == 0.8 and record["config"]["seeds"] == [0, 1]
+    assert record["config"]["layerwise_lr_decay"] is None and record["config"]["seeds"] == [0, 1]
+    # the rates each model trained at, resolved by its width (32 units: tiny's defaults)
+    assert [(m["learning_rate"], m["layerwise_lr_decay"]) for m in record["models"]] == [(1e-3, 1.0), (1e-3, 1.0), (None, None)]
     assert (out / "results.png").read_bytes()[:4] == b"\x89PNG"
     assert "| random init (electra 2L/32H, vocab 2,000) | random init |" in (out / "results.md").read_text()
     assert "accuracy" in result.output and "random init" in result.output
