@@ -15,6 +15,7 @@ startup.guard("electra-eval")  # before torch and transformers load: a Ctrl-C me
 
 import os  # noqa: E402
 import signal  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Annotated, Optional  # noqa: E402
@@ -57,6 +58,10 @@ def _runs(encoder: Encoder, task: Task, cfg: FinetuneConfig, seeds: list[int], p
         predicted = predictions(outputs, task.regression).numpy()
         entry.runs.append({"seed": seed, **score(task, predicted, test.labels.numpy()),
                            "seconds": round(time.perf_counter() - start, 1)})
+        # one line per fine-tuning run: a log file sees progress too (a terminal: above the bar)
+        first = metric_names(task)[0]
+        bar.write(f"{entry.name} seed {seed}: {first} {entry.runs[-1][first]:.4f} ({entry.runs[-1]['seconds']:.0f} s)",
+                  file=sys.stderr)
 
 
 def compare(models: list[Path], task: Task, cfg: FinetuneConfig, seeds: list[int],

@@ -4,6 +4,7 @@ Labelled data is the bundled rt-polarity and subjectivity splits (sample_data/la
 
 import gzip
 import json
+import re
 import shutil
 
 import pyarrow as pa
@@ -260,6 +261,8 @@ def test_cli_compares_model_control_and_baseline(tiny_model, tmp_path):
     assert (out / "results.png").read_bytes()[:4] == b"\x89PNG"
     assert "| random init (electra 2L/32H, vocab 2,000) | random init |" in (out / "results.md").read_text()
     assert "accuracy" in result.output and "random init" in result.output
+    # a line per fine-tuning run, also off a terminal (where the bar is off): 2 models x 2 seeds
+    assert len(re.findall(r"^\S.* seed [01]: accuracy 0\.\d{4} \(\d+ s\)$", result.stderr, re.M)) == 4, result.stderr
     again = runner.invoke(app, args)
     assert again.exit_code == 1 and "already holds results" in again.output and "--overwrite" in again.output
 
