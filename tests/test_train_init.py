@@ -37,7 +37,7 @@ def test_vocab_checksum_is_the_manifest_one(train_shard_dir):
 
 def test_continue_pretraining_from_a_run(pretrained, train_shard_dir, tmp_path):
     source = find_init_source(pretrained)
-    assert (source.model_size, source.generator_size) == ("tiny", 0.5) and source.generator is not None
+    assert (source.model_size, source.generator_size) == ("tiny", 1.0) and source.generator is not None
     result = runner.invoke(app, ["--data", str(train_shard_dir), "--out", str(tmp_path / "B"),
                                  "--init-from", str(pretrained), *TINY])  # the shape comes from A
     assert result.exit_code == 0, result.output
@@ -59,7 +59,7 @@ def test_the_model_starts_from_the_checkpoint(pretrained, train_shard_dir, tmp_p
 def test_a_discriminator_alone_gets_a_fresh_generator_on_its_embeddings(pretrained, train_shard_dir, tmp_path, sharing):
     cfg = config(train_shard_dir, tmp_path, pretrained / "discriminator", embedding_sharing=sharing)
     pair = build_model(cfg, read_manifest(train_shard_dir))
-    assert pair.generator.config.hidden_size == 64  # 1/2 of tiny
+    assert pair.generator.config.hidden_size == 128  # tiny's default: as wide
     words = pair.discriminator.electra.embeddings.word_embeddings
     assert torch.equal(pair.generator.electra.embeddings.word_embeddings.weight, words.weight)
     if sharing == "gdes":
@@ -83,6 +83,6 @@ def test_shape_and_source_mistakes(pretrained, train_shard_dir, tmp_path):
     assert result.exit_code == 1 and "is shaped like tiny, not small: pass --model-size tiny" in result.output
     result = runner.invoke(app, ["--data", str(train_shard_dir), "--out", str(tmp_path / "B"),
                                  "--init-from", str(pretrained), "--generator-size", "0.25", *TINY])
-    assert result.exit_code == 1 and "pass --generator-size 0.5" in result.output
+    assert result.exit_code == 1 and "not 0.25: pass --generator-size 1" in result.output
     with pytest.raises(UserError, match="holds no Hugging Face ELECTRA checkpoint"):
         find_init_source(tmp_path)

@@ -269,10 +269,10 @@ def test_a_batch_beyond_the_memory_is_refused_with_one_that_fits(train_shard_dir
 
 def test_the_estimate_grows_with_what_a_step_holds(train_shard_dir, tmp_path):
     manifest = read_manifest(train_shard_dir)
-    cfg = TrainConfig(data_dir=train_shard_dir, out_dir=tmp_path, model_size="tiny")
+    cfg = TrainConfig(data_dir=train_shard_dir, out_dir=tmp_path, model_size="tiny", generator_size=0.5)
     fixed, per_example = memory.step_bytes(cfg, manifest, parameters=1_000_000)
     assert fixed == 16_000_000
-    # tiny, 128 tokens, vocab 2000: 71.7 KB per token (measured 69.5, see memory.py)
+    # tiny with a half-width generator, 128 tokens, vocab 2000: 71.7 KB per token (measured 69.5, see memory.py)
     assert per_example == pytest.approx(128 * 71.7e3, rel=0.01)
     mini = TrainConfig(data_dir=train_shard_dir, out_dir=tmp_path, model_size="mini")
     mlm = TrainConfig(data_dir=train_shard_dir, out_dir=tmp_path, model_size="tiny", objective="mlm")

@@ -56,7 +56,7 @@ def train(
     ] = None,
     generator_size: Annotated[
         float | None,
-        typer.Option(help="Generator width / discriminator width [default: --init-from's, else 1/3 base, 1/4 others]."),
+        typer.Option(help="Generator width / discriminator width [default: --init-from's, else tiny 1, base 1/3, others 1/4]."),
     ] = None,
     embedding_sharing: Annotated[
         str, typer.Option(help=f"{', '.join(SHARING)}: one embeddings module for both, DeBERTaV3's gradient-disentangled, none, or the whole encoder (with --generator-size 1).")
