@@ -78,8 +78,8 @@ _REALS = ("generator_size", "init_range", "learning_rate", "weight_decay", "adam
 # sizes keep the paper's initialisation.
 _ATTENTION_INIT = {"tiny": "local", "mini": "local", "small": "standard", "base": "standard", "large": "standard"}
 _INIT_RANGE = {"local": 0.05, "standard": 0.02}
-# The paper's 1/4-1/2 generators were measured on models 16x tiny's width; tiny's own, as wide as
-# its discriminator, is the one measured best downstream (README: "A checkpoint on a CPU"): at
+# The paper's 1/4-1/2 generators were measured on discriminators 2-6x tiny's width; tiny's own, as
+# wide as its discriminator, is the one measured best downstream (README: "A checkpoint on a CPU"): at
 # half width it stalled at an MLM loss of 5.8 and its discriminator fine-tuned below random weights.
 _GENERATOR_FRACTION = {"tiny": 1.0, "mini": 1 / 4, "small": 1 / 4, "base": 1 / 3, "large": 1 / 4}
 _BATCH_SIZE = {"tiny": 32, "mini": 32, "small": 128, "base": 256, "large": 2048}

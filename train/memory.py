@@ -13,7 +13,7 @@ The estimate of one step in fp32 is
 with every example at the data's ``max_seq_length`` (a batch pads to its longest), and 0.7 of
 the per-example part under bf16/fp16 autocast. The constants
 were measured once: peak RSS of two steps in a fresh process (torch 2.13, CPU, fp32, tied
-embeddings, generators of half the width, random full-length batches), at two or three batch sizes per shape; peak memory grows
+embeddings, random full-length batches), at two or three batch sizes per shape; peak memory grows
 linearly with the batch, and its slope per token was split by varying one thing at a time.
 Vocab 2000 -> 30522 (tiny, 128 tokens) added 46 KB per token: 10.8 bytes per masked token per
 vocab entry (the logits, their softmax and its CDF for sampling; an MLM does not sample: 5.7).
@@ -22,9 +22,10 @@ vocab entry (the logits, their softmax and its CDF for sampling; an MLM does not
 per hidden unit per layer plus 25.7 per network (embeddings and head): 26 x (layers + 1).
 Against the measurements (KB per token): tiny 118.7 for 115.5, tiny at 256 tokens 127.2 for
 124, tiny with vocab 2000 71.7 for 69.5, mini 244.9 for 245, small 567.5 for 571, tiny MLM 73.0
-for 71.7; later, on real shards (vocab 8192, 128 tokens, batches 16 and 96), tiny with its
-full-width generator 104.7 for 92.4 and with a half-width one 81.9 for 76.0. Under bf16 autocast mini took 22.2 MB per example against 31.3 in fp32: 0.71. On CUDA
-the fused attention kernels keep no attention probabilities, so there the estimate errs high; a
+for 71.7 (tiny's generator then half its width); later, on real shards (vocab 8192, 128 tokens,
+batches 16 and 96), tiny with its full-width generator 104.7 for 92.4 and with a half-width one
+81.9 for 76.0. Under bf16 autocast mini took 22.2 MB per example against 31.3 in fp32: 0.71. On
+CUDA the fused attention kernels keep no attention probabilities, so there the estimate errs high; a
 CUDA out-of-memory error that still happens becomes a message in the loop.
 """
 
